@@ -1,0 +1,146 @@
+//! The daemon: adapters, scheduler, dispatch and outbox wired together,
+//! running until a shutdown signal and then draining (STYLE P13).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Runtime, dispatch};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::BoxError;
+use crate::event::Event;
+use crate::outbox::Outbox;
+use crate::scheduler::{Schedule, slot_event};
+use crate::storage::{self, Store};
+
+/// Knobs of a daemon run that are not part of config.yaml.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Seed of the outbox's jitter.
+    pub seed: u64,
+}
+
+/// Capacity of the channel from adapters and the scheduler to dispatch.
+const EVENT_QUEUE: usize = 4096;
+
+/// Run the bots of `config` on `clock` until `shutdown` completes, then stop
+/// receiving, finish the events already received and the actions in flight,
+/// and return. Actions not yet delivered stay queued in the store for the
+/// next start.
+pub async fn run(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    options: RunOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BoxError> {
+    let store = storage::open(&config.storage_url).await?;
+    let capabilities = config
+        .adapters
+        .iter()
+        .map(|a| (a.id.clone(), a.adapter.capabilities()))
+        .collect::<HashMap<_, _>>();
+    let mut outbox = Outbox::new(store.clone(), clock.clone(), options.seed);
+    for entry in &config.adapters {
+        outbox.add_adapter(entry.adapter.clone(), entry.limits.clone());
+    }
+    let outbox = Arc::new(outbox);
+    let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
+    let schedule = runtime.schedule();
+
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (events_tx, events_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
+
+    for entry in &config.adapters {
+        let adapter = entry.adapter.clone();
+        let tx = events_tx.clone();
+        let token = stop.child_token();
+        tracker.spawn(async move {
+            if let Err(error) = adapter.run(tx, token).await {
+                tracing::error!(adapter = %adapter.id(), %error, "adapter stopped");
+            }
+        });
+    }
+    tracker.spawn(scheduler(
+        schedule,
+        store.clone(),
+        clock.clone(),
+        events_tx,
+        stop.child_token(),
+    ));
+    tracker.spawn(dispatch::dispatch(
+        events_rx,
+        runtime,
+        outbox.clone(),
+        clock.clone(),
+        tracker.clone(),
+    ));
+    outbox.spawn(&tracker, stop.child_token());
+
+    tracing::info!(
+        adapters = config.adapters.len(),
+        "qunbot is running; stop with Ctrl-C or SIGTERM"
+    );
+    shutdown.await;
+    tracing::info!("stopping: finishing events received and actions in flight");
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Fire each due slot once: missed slots first (per the jobs' policy), then
+/// slots as they fall due, each recorded in the store before it fires.
+async fn scheduler(
+    schedule: Schedule,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    events: mpsc::Sender<Event>,
+    stop: CancellationToken,
+) {
+    if schedule.is_empty() {
+        return;
+    }
+    let start = clock.now();
+    let missed = match schedule.missed(&*store, start).await {
+        Ok(slots) => slots,
+        Err(error) => {
+            tracing::error!(%error, "could not read the schedule's state; missed slots are skipped");
+            Vec::new()
+        }
+    };
+    let mut cursor = start;
+    let mut pending = missed;
+    loop {
+        for slot in pending.drain(..) {
+            match store.claim_slot(&slot.bot, &slot.job, slot.time).await {
+                Ok(true) => {
+                    tracing::info!(bot = %slot.bot, job = %slot.job, slot = %slot.time, "slot fires");
+                    if events.send(slot_event(slot)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(false) => tracing::debug!(bot = %slot.bot, job = %slot.job, "slot already fired"),
+                Err(error) => {
+                    tracing::error!(%error, bot = %slot.bot, job = %slot.job, "could not record a slot; not fired")
+                }
+            }
+        }
+        let Some(next) = schedule.next_after(cursor) else {
+            return;
+        };
+        tokio::select! {
+            () = clock.sleep_until(next) => {}
+            () = stop.cancelled() => return,
+        }
+        let now = clock.now();
+        pending = schedule.due(cursor, now);
+        cursor = now;
+    }
+}

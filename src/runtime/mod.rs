@@ -1,0 +1,163 @@
+//! The runtime: routes each event to the bots that serve its chat, runs
+//! their plugins in order, and returns the actions they asked for.
+//!
+//! [`Runtime::handle`] is the whole decision path; the daemon
+//! ([`daemon::run`]) feeds it from adapters and the scheduler and queues its
+//! actions in the outbox, while simulation feeds it a transcript and prints
+//! them.
+
+mod context;
+pub mod daemon;
+mod dispatch;
+
+pub use context::Ctx;
+pub use daemon::{RunOptions, run};
+
+pub use crate::bot::BotInfo;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::adapter::Capabilities;
+use crate::config::BotEntry;
+use crate::event::{AdapterId, Event, EventKind, GroupId, Outgoing};
+use crate::plugin::Flow;
+use crate::scheduler::{BotJob, Schedule};
+use crate::storage::Store;
+
+/// The bots and what they share.
+pub struct Runtime {
+    /// Bots in config order; an event reaches them in this order.
+    bots: Vec<BotEntry>,
+    /// Durable state, shared by all bots.
+    store: Arc<dyn Store>,
+    /// What each adapter can do: actions beyond it fall back or are reported.
+    capabilities: HashMap<AdapterId, Capabilities>,
+    /// Groups already noted in the store, so the hot path writes only once
+    /// per group.
+    seen_groups: Mutex<HashSet<(usize, AdapterId, GroupId)>>,
+}
+
+impl Runtime {
+    /// A runtime for `bots` over `store`; `capabilities` per adapter id.
+    pub fn new(
+        bots: Vec<BotEntry>,
+        store: Arc<dyn Store>,
+        capabilities: HashMap<AdapterId, Capabilities>,
+    ) -> Self {
+        Self {
+            bots,
+            store,
+            capabilities,
+            seen_groups: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// The bots.
+    pub fn bots(&self) -> &[BotEntry] {
+        &self.bots
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Every cron job of every bot's plugins.
+    pub fn schedule(&self) -> Schedule {
+        let mut jobs = Vec::new();
+        for bot in &self.bots {
+            let name: Arc<str> = Arc::from(bot.info.name.as_str());
+            for entry in &bot.plugins {
+                for job in entry.plugin.jobs() {
+                    jobs.push(BotJob {
+                        bot: name.clone(),
+                        tz: bot.info.timezone,
+                        job,
+                    });
+                }
+            }
+        }
+        Schedule::new(jobs)
+    }
+
+    /// Run `event` through every bot that serves it, decided at `now`, and
+    /// return the actions asked for, in order. Actions an adapter cannot do
+    /// are replaced by their fallback or reported in the log.
+    pub async fn handle(&self, event: &Event, now: DateTime<Utc>) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for (index, bot) in self.bots.iter().enumerate() {
+            let serves = match &event.kind {
+                EventKind::Scheduled(slot) => slot.bot == bot.info.name,
+                _ => event.chat().is_some_and(|c| bot.info.serves(c)),
+            };
+            if !serves {
+                continue;
+            }
+            self.note_group(index, bot, event).await;
+            for entry in &bot.plugins {
+                let ctx = Ctx::new(&bot.info, &*self.store, &self.capabilities, now, &entry.kind);
+                let flow = entry.plugin.on_event(&ctx, event).await;
+                out.extend(ctx.into_actions().into_iter().filter_map(|o| self.fit(o)));
+                match flow {
+                    Ok(Flow::Continue) => {}
+                    Ok(Flow::Stop) => break,
+                    Err(error) => {
+                        // One funnel for plugin failures: log and let the
+                        // next plugin see the event, so one broken plugin
+                        // does not silence a bot.
+                        tracing::error!(bot = %bot.info.name, plugin = %entry.kind, %error, "plugin failed");
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Fit an action to its adapter's capabilities.
+    fn fit(&self, mut o: Outgoing) -> Option<Outgoing> {
+        let caps = self
+            .capabilities
+            .get(&o.adapter)
+            .copied()
+            .unwrap_or(Capabilities::ALL);
+        if caps.supports(&o.action) {
+            return Some(o);
+        }
+        match caps.fallback(&o.action) {
+            Some(action) => {
+                tracing::debug!(adapter = %o.adapter, from = o.action.name(), to = action.name(), "action falls back");
+                o.action = action;
+                Some(o)
+            }
+            None => {
+                tracing::warn!(
+                    bot = %o.bot,
+                    adapter = %o.adapter,
+                    action = o.action.name(),
+                    reason = o.reason.as_deref().unwrap_or(""),
+                    "the platform cannot do this action and it has no fallback; not sent"
+                );
+                None
+            }
+        }
+    }
+
+    async fn note_group(&self, index: usize, bot: &BotEntry, event: &Event) {
+        let Some(chat) = event.chat() else { return };
+        let Some(group) = &chat.group else { return };
+        let key = (index, chat.adapter.clone(), group.clone());
+        let new = self
+            .seen_groups
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        if new {
+            if let Err(error) = self.store.note_group(&bot.info.name, &chat.adapter, group).await {
+                tracing::warn!(%error, "could not record a group");
+            }
+        }
+    }
+}

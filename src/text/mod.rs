@@ -1,0 +1,54 @@
+//! Text normalisation for matching: what a member sees as the same text
+//! compares equal (full-width and half-width letters, case, invisible
+//! characters, runs of spaces). The original text is kept for logs and
+//! replies; only matching uses the normal form.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters that render as nothing and are used to split words past
+/// filters: zero-width spaces and joiners, word joiner, BOM, soft hyphen,
+/// and the like.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+    )
+}
+
+/// The normal form used for matching: NFKC (full-width → half-width,
+/// compatibility forms folded), invisible characters removed, lowercase,
+/// whitespace runs collapsed to one space, trimmed.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.nfkc().filter(|c| !is_invisible(*c)) {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if space {
+            out.push(' ');
+            space = false;
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_width_case_and_invisibles() {
+        assert_eq!(normalize("ＨＥＬＬＯ　Ｗｏｒｌｄ"), "hello world");
+        assert_eq!(normalize("领\u{200B}券"), "领券");
+        assert_eq!(normalize("  a \t\n b  "), "a b");
+        assert_eq!(normalize("ＶＸ：１２３"), "vx:123");
+    }
+}
