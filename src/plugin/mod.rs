@@ -11,6 +11,8 @@
 
 mod autoreply;
 mod promotions;
+#[cfg(test)]
+pub(crate) mod testing;
 mod welcome;
 
 pub use autoreply::AutoreplyConfig;
