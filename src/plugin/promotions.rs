@@ -37,7 +37,8 @@ pub struct PostConfig {
     /// When: six fields with seconds (`0 30 11 * * Mon-Fri`) or the usual
     /// five (`30 11 * * Mon-Fri`), in the bot's time zone.
     pub cron: String,
-    /// The text: a template that sees `group` and `post` (the post's id).
+    /// The text: a template that sees `group`, `post` (the post's id), and
+    /// the slot's `date` (`2026-11-24`) and `time` (`11:30`) in the bot's zone.
     pub text: String,
     /// Where: group ids (`ADAPTER:ID` pins one adapter; a bare id goes
     /// through the bot's first adapter), or `"*"` for every group the bot
@@ -159,9 +160,12 @@ impl Plugin for Promotions {
             }
         };
         for (adapter, group) in targets {
+            let local = slot.time.with_timezone(&ctx.bot().timezone);
             let text = post.text.render(serde_json::json!({
                 "group": group.as_str(),
                 "post": post.job.id,
+                "date": local.format("%Y-%m-%d").to_string(),
+                "time": local.format("%H:%M").to_string(),
             }))?;
             ctx.act(
                 &adapter,

@@ -1,0 +1,163 @@
+//! The `qunbot` binary as a user meets it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::util;
+
+fn qunbot(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qunbot"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("QUNBOT_CONFIG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run qunbot")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const CONFIG: &str = "storage: {url: \"sqlite::memory:\"}\nadapters:\n  console: {kind: console}\n";
+
+#[test]
+fn check_names_file_line_col_and_the_misspelt_key() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            ("config.yaml", CONFIG),
+            (
+                "bots/shop.yaml",
+                "name: shop\nplugins:\n  - use: autoreply\n    rules:\n      - match: {exact: hi}\n        reply: hello\n        coldown: 1m\n",
+            ),
+        ],
+    );
+    let out = qunbot(dir.path(), &["check"]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("bots/shop.yaml:7:9:"), "{text}");
+    assert!(text.contains("coldown"), "{text}");
+}
+
+#[test]
+fn check_names_a_missing_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            ("config.yaml", CONFIG),
+            (
+                "bots/shop.yaml",
+                "plugins:\n  - use: welcome\n    text: \"hi ${QUNBOT_TEST_SURELY_UNSET_VAR}\"\n",
+            ),
+        ],
+    );
+    let out = qunbot(dir.path(), &["check"]);
+    assert!(!out.status.success());
+    let text = stdout(&out);
+    assert!(text.contains("bots/shop.yaml:3:"), "{text}");
+    assert!(text.contains("QUNBOT_TEST_SURELY_UNSET_VAR"), "{text}");
+}
+
+#[test]
+fn the_shipped_config_and_bots_check_clean() {
+    let out = qunbot(Path::new(env!("CARGO_MANIFEST_DIR")), &["check"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).contains("2 bot(s)"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_shipped_bots_answer_in_simulation() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = dir.path().join("t.jsonl");
+    std::fs::write(
+        &transcript,
+        concat!(
+            r#"{"at":"2026-11-24T11:00:00+08:00","kind":"join","group":"welfare","user":"u1","name":"小王"}"#,
+            "\n",
+            r#"{"at":"2026-11-24T11:00:05+08:00","kind":"message","group":"welfare","user":"u1","text":"券怎么领？"}"#,
+            "\n",
+            r#"{"at":"2026-11-24T11:00:09+08:00","kind":"message","group":"lobby","user":"u2","text":"!rules"}"#,
+            "\n",
+            r#"{"at":"2026-11-24T11:31:00+08:00","kind":"tick"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = qunbot(root, &["simulate", transcript.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let said: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l["bot"].as_str().unwrap(), l["text"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(said.len(), 4, "{text}");
+    assert_eq!(
+        said[0],
+        (
+            "didi-welfare",
+            "欢迎 小王 加入福利群！回复「领券」领取今日出行券。"
+        )
+    );
+    assert!(said[1].1.starts_with("回复「领券」即可领取"), "{text}");
+    assert_eq!(said[2].0, "community");
+    assert!(said[2].1.starts_with("1. Be kind."), "{text}");
+    assert_eq!(
+        lines[3]["at"], "2026-11-24T11:30:00+08:00",
+        "the lunch post, on its slot"
+    );
+}
+
+#[test]
+fn simulate_reports_a_bad_line_with_its_number_and_field() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = dir.path().join("t.jsonl");
+    std::fs::write(
+        &transcript,
+        "{\"at\":\"2026-11-24T11:00:00+08:00\",\"kind\":\"tick\"}\n{\"at\":\"2026-11-24T11:00:00+08:00\",\"kind\":\"message\",\"user\":\"u\"}\n",
+    )
+    .unwrap();
+    let out = qunbot(root, &["simulate", transcript.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: text:"), "{err}");
+}
+
+#[test]
+fn help_lists_every_command() {
+    let out = qunbot(Path::new("."), &["--help"]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for cmd in ["run", "check", "chat", "simulate", "schema", "list"] {
+        assert!(text.contains(&format!("  {cmd} ")), "{cmd} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn list_shows_the_registries() {
+    let text = stdout(&qunbot(Path::new("."), &["list"]));
+    for kind in ["autoreply", "welcome", "promotions", "console"] {
+        assert!(text.contains(kind), "{kind} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn schema_offers_each_plugin_kind() {
+    let out = qunbot(Path::new("."), &["schema"]);
+    assert!(out.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = schema.to_string();
+    for kind in ["autoreply", "welcome", "promotions"] {
+        assert!(text.contains(&format!("\"{kind}\"")), "{kind} missing");
+    }
+}

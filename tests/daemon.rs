@@ -1,0 +1,189 @@
+//! The real daemon (`runtime::run`) on a virtual clock, with in-memory
+//! adapters and a SQLite file store.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use qunbot::adapter::SendError;
+use qunbot::clock::{Clock, VirtualClock};
+use qunbot::event::{Action, Chat, Event, EventKind, Message, MessageId, Sender};
+
+use crate::util::{self, Daemon};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+const CONFIG: &str =
+    "timezone: Asia/Shanghai\nstorage: {url: \"sqlite://state.db\"}\nadapters:\n  mem: {kind: console}\n";
+
+const EVERY_MINUTE: &str = r#"
+adapters: [mem]
+groups: [g1]
+plugins:
+  - use: promotions
+    posts:
+      - id: minutely
+        cron: "0 * * * * *"
+        text: "{{time}}"
+        missed: once
+"#;
+
+fn texts(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Send { text, .. } | Action::Reply { text, .. } => text.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_never_refires_a_slot_and_missed_once_fires_the_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[("config.yaml", CONFIG), ("bots/promo.yaml", EVERY_MINUTE)],
+    );
+    let clock = VirtualClock::new(at("2026-11-24T11:29:30+08:00"));
+
+    let first = Daemon::start(dir.path(), &clock);
+    let sent = util::advance_until(&clock, &first.adapters[0], 2, Duration::from_secs(10), 30).await;
+    assert_eq!(texts(&sent), ["11:30", "11:31"]);
+    first.stop().await;
+
+    // Back up at once, still within the 11:31 minute: nothing to fire.
+    let second = Daemon::start(dir.path(), &clock);
+    assert!(
+        util::settle(&second.adapters[0]).await.is_empty(),
+        "11:31 fired again"
+    );
+    second.stop().await;
+
+    // Down over 11:32 and 11:33: `missed: once` posts the latest, once.
+    clock.set(at("2026-11-24T11:33:10+08:00"));
+    let third = Daemon::start(dir.path(), &clock);
+    let sent = util::advance_until(&clock, &third.adapters[0], 1, Duration::from_millis(1), 5).await;
+    assert_eq!(texts(&sent), ["11:33"]);
+    assert_eq!(texts(&util::settle(&third.adapters[0]).await), ["11:33"]);
+    third.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_store_fire_each_slot_once() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[("config.yaml", CONFIG), ("bots/promo.yaml", EVERY_MINUTE)],
+    );
+    let clock = VirtualClock::new(at("2026-11-24T11:29:30+08:00"));
+    let a = Daemon::start(dir.path(), &clock);
+    let b = Daemon::start(dir.path(), &clock);
+    let mut all = Vec::new();
+    for _ in 0..40 {
+        clock.advance(Duration::from_secs(5));
+        all = [util::settle(&a.adapters[0]).await, b.adapters[0].executed()].concat();
+        if clock.now() >= at("2026-11-24T11:32:30+08:00") {
+            break;
+        }
+    }
+    let mut got = texts(&all);
+    got.sort();
+    assert_eq!(got, ["11:30", "11:31", "11:32"]);
+    a.stop().await;
+    b.stop().await;
+}
+
+const ECHO: &str = r#"
+adapters: [mem]
+plugins:
+  - use: autoreply
+    rules:
+      - match: {regex: ".+"}
+        reply: "echo {{text}}"
+"#;
+
+fn message(group: &str, user: &str, id: &str, text: &str) -> Event {
+    Event {
+        at: at("2026-11-24T12:00:00+08:00"),
+        kind: EventKind::Message {
+            chat: Chat {
+                adapter: "mem".into(),
+                group: Some(group.into()),
+            },
+            sender: Sender::member(user),
+            message: Message {
+                id: MessageId(id.into()),
+                text: text.into(),
+                reply_to: None,
+            },
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_failing_its_first_sends_still_gets_every_action_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(dir.path(), &[("config.yaml", CONFIG), ("bots/echo.yaml", ECHO)]);
+    let clock = VirtualClock::new(at("2026-11-24T12:00:00+08:00"));
+    let daemon = Daemon::start_with(dir.path(), &clock, |m| {
+        m.fail_next([
+            SendError::Transient("connection reset".into()),
+            SendError::Transient("502 bad gateway".into()),
+            SendError::RetryAfter(Duration::from_secs(3)),
+            SendError::Transient("timeout".into()),
+        ])
+    });
+    let mem = &daemon.adapters[0];
+    let sent = [
+        ("g1", "a1"),
+        ("g2", "b1"),
+        ("g1", "a2"),
+        ("g2", "b2"),
+        ("g1", "a3"),
+        ("g2", "b3"),
+    ];
+    for (i, (group, text)) in sent.iter().enumerate() {
+        mem.push(message(group, "u", &format!("m{i}"), text));
+    }
+    let done = util::advance_until(&clock, mem, sent.len(), Duration::from_millis(500), 2000).await;
+    let done = [done, util::settle(mem).await].concat();
+    let mut per_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for action in &done {
+        let Action::Reply { group, text, .. } = action else {
+            panic!("unexpected {action:?}")
+        };
+        per_group.entry(group.to_string()).or_default().push(text.clone());
+    }
+    assert_eq!(per_group["g1"], ["echo a1", "echo a2", "echo a3"]);
+    assert_eq!(per_group["g2"], ["echo b1", "echo b2", "echo b3"]);
+    assert_eq!(done.len(), 6, "each action exactly once: {done:?}");
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_queued_during_an_outage_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(dir.path(), &[("config.yaml", CONFIG), ("bots/echo.yaml", ECHO)]);
+    let clock = VirtualClock::new(at("2026-11-24T12:00:00+08:00"));
+    let down = Daemon::start_with(dir.path(), &clock, |m| {
+        m.fail_next((0..1000).map(|_| SendError::Transient("platform down".into())))
+    });
+    down.adapters[0].push(message("g1", "u", "m1", "hello"));
+    assert!(util::settle(&down.adapters[0]).await.is_empty());
+    down.stop().await;
+
+    let up = Daemon::start(dir.path(), &clock);
+    let done = util::advance_until(&clock, &up.adapters[0], 1, Duration::from_secs(60), 100).await;
+    assert_eq!(
+        done,
+        [Action::Reply {
+            group: "g1".into(),
+            reply_to: "m1".into(),
+            text: "echo hello".into()
+        }]
+    );
+    up.stop().await;
+}

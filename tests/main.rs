@@ -1,0 +1,14 @@
+//! qunbot's integration tests, in one binary (one link, shared helpers).
+//!
+//! - `util`: shared helpers: config folders, simulation, the daemon on a virtual clock.
+//! - `simulate`: transcript → expected actions, for every case in tests/transcripts/.
+//! - `daemon`: the real daemon on a virtual clock: slots once across restarts and replicas,
+//!   delivery through failing adapters.
+//! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+
+mod cli;
+mod daemon;
+mod simulate;
+mod util;
