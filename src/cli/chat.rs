@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use qunbot::adapter::{ConsoleAdapter, ConsoleConfig};
+use qunbot::bot::GroupFilter;
 use qunbot::clock::SystemClock;
 use qunbot::event::AdapterId;
 use qunbot::outbox::RateLimits;
@@ -19,9 +20,9 @@ pub(crate) struct Args {
     /// Talk to this bot only (default: every bot)
     #[arg(long)]
     bot: Option<String>,
-    /// The group you start in
-    #[arg(long, default_value = "console")]
-    group: String,
+    /// The group you start in (default: the bot's first listed group)
+    #[arg(long)]
+    group: Option<String>,
     /// The user you start as
     #[arg(long, default_value = "me")]
     user: String,
@@ -52,12 +53,22 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
     if !config.adapters.iter().any(|a| a.id == typed) {
         anyhow::bail!("no adapter {typed} in the configuration");
     }
+    let group = args.group.clone().unwrap_or_else(|| {
+        config
+            .bots
+            .first()
+            .and_then(|b| match &b.info.groups {
+                GroupFilter::Only(list) => list.first().map(|g| g.id.to_string()),
+                GroupFilter::All => None,
+            })
+            .unwrap_or_else(|| "console".to_owned())
+    });
     let quit = CancellationToken::new();
     for entry in &mut config.adapters {
         let console = ConsoleAdapter::new(
             entry.id.clone(),
             ConsoleConfig {
-                group: args.group.clone(),
+                group: group.clone(),
                 user: args.user.clone(),
             },
         );
@@ -71,7 +82,7 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
     config.storage_url = args.store;
     println!(
         "qunbot chat: you are {} in group {} on {typed}; type /help",
-        args.user, args.group
+        args.user, group
     );
     let rt = super::tokio()?;
     let shutdown = async move {
