@@ -13,7 +13,7 @@ use super::{Runtime, dispatch};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::BoxError;
-use crate::event::Event;
+use crate::event::{Event, Slot};
 use crate::outbox::Outbox;
 use crate::scheduler::{Schedule, slot_event};
 use crate::storage::{self, Store};
@@ -119,17 +119,15 @@ async fn scheduler(
     let mut pending = missed;
     loop {
         for slot in pending.drain(..) {
-            match store.claim_slot(&slot.bot, &slot.job, slot.time).await {
-                Ok(true) => {
+            match claim(&*store, &*clock, &stop, &slot).await {
+                Some(true) => {
                     tracing::info!(bot = %slot.bot, job = %slot.job, slot = %slot.time, "slot fires");
                     if events.send(slot_event(slot)).await.is_err() {
                         return;
                     }
                 }
-                Ok(false) => tracing::debug!(bot = %slot.bot, job = %slot.job, "slot already fired"),
-                Err(error) => {
-                    tracing::error!(%error, bot = %slot.bot, job = %slot.job, "could not record a slot; not fired")
-                }
+                Some(false) => tracing::debug!(bot = %slot.bot, job = %slot.job, "slot already fired"),
+                None => return,
             }
         }
         let Some(next) = schedule.next_after(cursor) else {
@@ -142,5 +140,24 @@ async fn scheduler(
         let now = clock.now();
         pending = schedule.due(cursor, now);
         cursor = now;
+    }
+}
+
+/// Record `slot` in the store, retrying with backoff while the store fails
+/// (a slot is never dropped for a passing store error). `None` if stopped.
+async fn claim(store: &dyn Store, clock: &dyn Clock, stop: &CancellationToken, slot: &Slot) -> Option<bool> {
+    let mut delay = chrono::Duration::milliseconds(100);
+    loop {
+        match store.claim_slot(&slot.bot, &slot.job, slot.time).await {
+            Ok(fires) => return Some(fires),
+            Err(error) => {
+                tracing::error!(%error, bot = %slot.bot, job = %slot.job, "could not record a slot; retrying");
+            }
+        }
+        tokio::select! {
+            () = clock.sleep_until(clock.now() + delay) => {}
+            () = stop.cancelled() => return None,
+        }
+        delay = (delay * 2).min(chrono::Duration::seconds(30));
     }
 }
