@@ -59,6 +59,22 @@ pub struct Queued {
     pub not_before: DateTime<Utc>,
 }
 
+/// An action the outbox gave up on (a permanent failure), kept so that
+/// nothing leaves the queue silently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Its queue position when it was queued ([`Queued::id`]).
+    pub id: i64,
+    /// The action and its provenance.
+    pub item: Outgoing,
+    /// Failed attempts, the last one included.
+    pub attempts: u32,
+    /// The platform's reason, as the adapter reported it.
+    pub error: String,
+    /// When the outbox gave up.
+    pub at: DateTime<Utc>,
+}
+
 /// The durable queue of actions waiting for their adapter.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -68,11 +84,33 @@ pub trait OutboxStore: Send + Sync {
     /// Up to `limit` pending actions of `adapter`, oldest first.
     async fn outbox_pending(&self, adapter: &AdapterId, limit: usize) -> StoreResult<Vec<Queued>>;
 
+    /// Up to `limit` pending actions of `adapter` queued after the one with
+    /// id `after`, oldest first: the outbox pages through its queue with it.
+    ///
+    /// A backend must hand out ids so that once a row is visible, no row of
+    /// the same adapter with a smaller id becomes visible later (SQLite's
+    /// single writer guarantees it); otherwise a reader that paged past a
+    /// gap would never see the late row.
+    async fn outbox_pending_after(
+        &self,
+        adapter: &AdapterId,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Queued>>;
+
     /// Remove a delivered (or permanently failed) action from the queue.
     async fn outbox_done(&self, id: i64) -> StoreResult<()>;
 
     /// Record a failed attempt; the action waits until `not_before`.
     async fn outbox_retry(&self, id: i64, attempts: u32, not_before: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Move an action that failed for good from the queue to the dead
+    /// letters, in one transaction, with the failed attempts (the last one
+    /// included), the reason and the time. An unknown id is not an error.
+    async fn outbox_bury(&self, id: i64, attempts: u32, error: &str, at: DateTime<Utc>) -> StoreResult<()>;
+
+    /// The dead letters of `adapter`, oldest first.
+    async fn outbox_dead(&self, adapter: &AdapterId) -> StoreResult<Vec<DeadLetter>>;
 }
 
 /// Small named values of plugins (cooldowns, counters), namespaced per bot
@@ -108,7 +146,12 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
         return Ok(Arc::new(SqliteStore::open_in_memory()?));
     }
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(Arc::new(SqliteStore::open(std::path::Path::new(path))?));
+        // Opening migrates and may wait on a lock: keep it off the runtime.
+        let path = std::path::PathBuf::from(path);
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("opening the database: {e}")))??;
+        return Ok(Arc::new(store));
     }
     Err(StoreError::UnsupportedUrl(url.to_owned()))
 }

@@ -1,0 +1,142 @@
+//! The schema, as numbered steps. The database records how many have run in
+//! `PRAGMA user_version`; opening runs the rest, each in its own transaction.
+//!
+//! Steps are append-only: never edit a step that has shipped, add one.
+//!
+//! Times are stored as unix milliseconds (`INTEGER`, UTC): compact, ordered,
+//! and the same in every backend. Sub-millisecond parts are dropped.
+
+use rusqlite::Connection;
+
+use super::writer::backend;
+use crate::storage::{StoreError, StoreResult};
+
+/// The steps; step `n` (from 1) brings the schema to version `n`.
+const STEPS: &[&str] = &[
+    // 1: the first schema.
+    "
+    -- Cron slots that fired; the primary key makes a slot fire once.
+    CREATE TABLE schedule_slots (
+        bot        TEXT    NOT NULL,
+        job        TEXT    NOT NULL,
+        slot_ms    INTEGER NOT NULL,
+        PRIMARY KEY (bot, job, slot_ms)
+    ) WITHOUT ROWID;
+
+    -- Actions waiting for their adapter. AUTOINCREMENT: ids are never
+    -- reused, so a queue position always grows with enqueue order.
+    CREATE TABLE outbox (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        adapter        TEXT    NOT NULL,
+        item           TEXT    NOT NULL, -- the Outgoing, as JSON
+        attempts       INTEGER NOT NULL DEFAULT 0,
+        not_before_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_by_adapter ON outbox (adapter, id);
+
+    -- Actions that failed for good: nothing leaves the queue silently.
+    CREATE TABLE outbox_dead (
+        id        INTEGER PRIMARY KEY, -- the id it had in outbox
+        adapter   TEXT    NOT NULL,
+        item      TEXT    NOT NULL,
+        attempts  INTEGER NOT NULL,
+        error     TEXT    NOT NULL,
+        dead_ms   INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_dead_by_adapter ON outbox_dead (adapter, id);
+
+    -- Plugins' small named values.
+    CREATE TABLE kv (
+        namespace  TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID;
+
+    -- Groups each bot has seen; seq keeps first-seen order.
+    CREATE TABLE groups (
+        seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+        bot       TEXT NOT NULL,
+        adapter   TEXT NOT NULL,
+        group_id  TEXT NOT NULL,
+        UNIQUE (bot, adapter, group_id)
+    );
+    ",
+];
+
+/// The schema version this build writes.
+pub(super) const LATEST: usize = STEPS.len();
+
+/// Bring the database to [`LATEST`]. Each step and its version bump commit
+/// together, so a crash leaves a consistent (older) version; the version is
+/// re-read under the write lock, so two processes opening one file at once
+/// do not both run a step.
+pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)?;
+        let step = run_next(conn);
+        match step {
+            Ok(true) => conn.execute_batch("COMMIT").map_err(backend)?,
+            Ok(false) => {
+                conn.execute_batch("COMMIT").map_err(backend)?;
+                return Ok(());
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Run the next pending step inside the open transaction; `false` if none.
+fn run_next(conn: &Connection) -> StoreResult<bool> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    let version = usize::try_from(version)
+        .map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
+    if version > LATEST {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {version}, newer than this qunbot knows ({LATEST}); \
+             run a newer qunbot"
+        )));
+    }
+    let Some(step) = STEPS.get(version) else {
+        return Ok(false);
+    };
+    conn.execute_batch(step)
+        .map_err(|e| StoreError::Backend(format!("migration {}: {e}", version + 1)))?;
+    conn.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+        .map_err(backend)?;
+    tracing::info!(version = version + 1, "database migrated");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(conn: &Connection) -> i64 {
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn migrates_a_fresh_database_to_latest_and_is_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn), LATEST as i64);
+        migrate(&conn).unwrap();
+        assert_eq!(version(&conn), LATEST as i64);
+    }
+
+    #[test]
+    fn refuses_a_database_from_the_future() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!("PRAGMA user_version = {}", LATEST + 1))
+            .unwrap();
+        let error = migrate(&conn).unwrap_err().to_string();
+        assert!(error.contains("newer"), "{error}");
+    }
+}
