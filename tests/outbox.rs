@@ -5,8 +5,6 @@
 //! such deadline. So recorded times are exact, nothing sleeps for real, and
 //! a worker busy with the store (a real thread) is never overtaken by time.
 
-#![allow(clippy::unwrap_used)] // a test crate: a failed unwrap is a failed test
-
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

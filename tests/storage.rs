@@ -4,8 +4,6 @@
 //! every case against one backend, in a module of its own. Cases that need
 //! a file (reopening, two handles on one database) sit below the suite.
 
-#![allow(clippy::unwrap_used)] // a test crate: a failed unwrap is a failed test
-
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};

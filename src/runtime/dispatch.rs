@@ -80,11 +80,11 @@ async fn chat_worker(
         }
         // The outbox write is the durability point: retry it rather than
         // lose what the bots decided.
-        let mut delay = std::time::Duration::from_millis(50);
+        let mut delay = chrono::Duration::milliseconds(50);
         while let Err(error) = outbox.enqueue(&actions).await {
             tracing::error!(%error, "could not queue actions; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+            clock.sleep_until(clock.now() + delay).await;
+            delay = (delay * 2).min(chrono::Duration::seconds(5));
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The scheduler: turns plugins' cron jobs into
-//! [`EventKind::Scheduled`](crate::event::EventKind::Scheduled) events for the
+//! `Scheduled` events ([`crate::event::EventKind::Scheduled`]) for the
 //! normal dispatch path. It never runs plugins itself.
 //!
 //! Every slot that fires is first recorded in the store
