@@ -224,21 +224,31 @@ fn compile_adapter(
             format!("unknown adapter kind `{kind}` ({})", known()),
         )]
     })?;
-    let limits: LimitsConfig = match limits {
-        None | Some(Value::Null) => LimitsConfig::default(),
-        Some(v) => deserialize_all(&v, source, &at("limits"))?,
+    // Limits and options are independent: check both before failing.
+    let limits: Result<LimitsConfig, _> = match limits {
+        None | Some(Value::Null) => Ok(LimitsConfig::default()),
+        Some(v) => deserialize_all(&v, source, &at("limits")),
     };
     let options = Options::new(Value::Mapping(options), source.clone(), path);
-    let adapter = factory.build(&AdapterCx {
-        id,
-        options: &options,
-    })?;
-    Ok(AdapterEntry {
-        id: id.clone(),
-        kind,
-        limits: limits.apply(adapter.limits()),
-        adapter,
-    })
+    match (
+        limits,
+        factory.build(&AdapterCx {
+            id,
+            options: &options,
+        }),
+    ) {
+        (Ok(limits), Ok(adapter)) => Ok(AdapterEntry {
+            id: id.clone(),
+            kind,
+            limits: limits.apply(adapter.limits()),
+            adapter,
+        }),
+        (Err(mut a), Err(mut b)) => {
+            a.append(&mut b);
+            Err(a)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
 }
 
 /// `known kinds: a, b, c`, for messages about an unknown kind.

@@ -19,6 +19,7 @@ use crate::bot::Locale;
 /// where the bots are.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Config")]
 pub(super) struct RawConfig {
     /// Default time zone of bots (IANA name such as `Asia/Shanghai`); `UTC`
     /// if not given.
@@ -44,6 +45,7 @@ pub(super) struct RawConfig {
 /// `storage:` in config.yaml.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Storage")]
 pub(super) struct RawStorage {
     /// `sqlite://PATH` (relative paths resolve against config.yaml's folder),
     /// `sqlite::memory:`, or `postgres://…` for several replicas.
@@ -66,6 +68,7 @@ fn default_storage_url() -> String {
 /// `http:` in config.yaml.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Http")]
 pub(super) struct RawHttp {
     /// Address and port to listen on.
     #[serde(default = "default_listen")]
@@ -80,6 +83,7 @@ fn default_listen() -> SocketAddr {
 /// plugins in order.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Bot")]
 pub(super) struct RawBot {
     /// Unique name; default: the file's name without extension.
     #[serde(default)]
@@ -112,6 +116,7 @@ pub(super) struct RawBot {
 /// `locale:` of a bot.
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Locale")]
 pub(super) enum RawLocale {
     /// Chinese.
     #[default]

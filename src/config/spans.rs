@@ -324,6 +324,19 @@ plugins:
     }
 
     #[test]
+    fn columns_count_characters_not_bytes() {
+        let idx = SpanIndex::build("x: {a: 你好, bb: 1}\n");
+        assert_eq!(idx.locate_key(&parse_path("x.bb")), p(1, 12));
+        let e = serde_yaml::from_str::<serde_yaml::Value>("x: {a: 你好, bb: [}\n").unwrap_err();
+        let at = e.location().unwrap();
+        assert_eq!(
+            (at.line(), at.column()),
+            (1, 17),
+            "serde_yaml counts characters too: {e}"
+        );
+    }
+
+    #[test]
     fn paths_parse_and_print() {
         let path = parse_path("rules[2].match.regex");
         assert_eq!(
