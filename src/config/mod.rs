@@ -1,14 +1,52 @@
-//! Loading config.yaml and the bot files: the only module that names the
-//! YAML crate.
+//! Loading config.yaml and the bot files into a validated [`Config`]: the
+//! only module that names the YAML crates.
 //!
-//! STUB: a first cut to unblock the rest of the crate; the full two-phase
-//! compiler with `file:line:col` errors replaces it.
+//! Loading runs in two phases (STYLE P7). Each file is parsed (serde_yaml),
+//! indexed for positions (yaml-rust2's marked events, see `spans`), has its
+//! `${VAR}` references substituted (see `env`), and is deserialized into a
+//! plain mirror (`raw`). The mirror is then compiled (`compile`, `bots`):
+//! adapters and plugins are looked up in the [`Registry`] and built from
+//! their [`Options`]. Independent parts are compiled separately and every
+//! problem, in every file, is collected; [`load`] fails with all of them,
+//! sorted by file and position, each printing as `file:line:col: message`.
+//!
+//! # Files
+//!
+//! - `error`: [`ConfigError`].
+//! - `spans`: path → `line:col` index of a YAML file.
+//! - `env`: `${VAR}` / `${VAR:-default}` substitution.
+//! - `source`: one parsed file (value, spans, secrets to scrub from errors).
+//! - `de`: a `Deserializer` over YAML values that reads enums from maps.
+//! - `options`: [`Options`] and the shared deserializing helpers.
+//! - `raw`: serde mirrors of config.yaml and bot files.
+//! - `compile`: config.yaml and the whole load; `bots`: one bot file.
+//! - `limits`: [`LimitsConfig`], send-limit overrides.
+//! - `duration`: [`Duration`], `30s`/`10m`/`1h`/`2d`.
+//! - `schema`: [`bot_schema`] and [`config_schema`].
+
+mod bots;
+mod compile;
+mod de;
+mod duration;
+mod env;
+mod error;
+mod limits;
+mod options;
+mod raw;
+mod schema;
+mod source;
+mod spans;
+
+pub use duration::{Duration, parse_duration};
+pub use error::ConfigError;
+pub use limits::{LimitsConfig, RateSpec};
+pub use options::Options;
+pub use schema::{bot_schema, config_schema};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use serde::de::DeserializeOwned;
 
 use crate::adapter::Adapter;
 use crate::bot::BotInfo;
@@ -17,103 +55,30 @@ use crate::outbox::RateLimits;
 use crate::plugin::Plugin;
 use crate::registry::Registry;
 
-/// One problem in a config file, located.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file, as given on the command line or found in the bots folder.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub col: usize,
-    /// What is wrong, naming the key or variable.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// A plugin's or adapter's options: a YAML subtree that knows where it came
-/// from, so errors name `file:line:col`.
-#[derive(Clone, Debug)]
-pub struct Options {
-    value: serde_yaml::Value,
-    file: PathBuf,
-}
-
-impl Options {
-    /// Options parsed from YAML text (tests, `--bot` snippets); errors name
-    /// `file` as the file.
-    pub fn from_yaml(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        let value = serde_yaml::from_str(text).map_err(|e| ConfigError {
-            file: file.to_owned(),
-            line: e.location().map_or(1, |l| l.line()),
-            col: e.location().map_or(1, |l| l.column()),
-            message: e.to_string(),
-        })?;
-        Ok(Self {
-            value,
-            file: file.to_owned(),
-        })
-    }
-
-    /// Deserialize the options into a plugin's or adapter's config type.
-    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        serde_yaml::from_value(self.value.clone()).map_err(|e| self.error(e.to_string()))
-    }
-
-    /// An error located at these options.
-    pub fn error(&self, message: impl Into<String>) -> ConfigError {
-        self.error_at("", message)
-    }
-
-    /// An error located at a sub-key, written as a path such as
-    /// `rules[2].match.regex`.
-    pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
-        let _ = path;
-        ConfigError {
-            file: self.file.clone(),
-            line: 1,
-            col: 1,
-            message: message.into(),
-        }
-    }
-}
-
 /// The daemon's HTTP listener (webhooks, admin API, metrics).
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    /// Address to listen on (loopback by default).
+    /// Address to listen on; `127.0.0.1:8080` when `http:` is present without
+    /// `listen`, so nothing is exposed beyond the host by default.
     pub listen: std::net::SocketAddr,
 }
 
 /// A configured platform connection, built but not running.
 pub struct AdapterEntry {
-    /// Its id.
+    /// Its id (the key under `adapters:`); bots name it.
     pub id: AdapterId,
-    /// Its `kind:`.
+    /// Its `kind:`, for logs and `qunbot check`.
     pub kind: String,
-    /// The platform's send limits with config.yaml's overrides applied.
+    /// The platform's send limits (`Adapter::limits`) with config.yaml's
+    /// `limits:` overrides applied; the outbox paces sends by them.
     pub limits: RateLimits,
-    /// The adapter.
+    /// The adapter, shared by the runtime and the outbox.
     pub adapter: Arc<dyn Adapter>,
 }
 
 /// A plugin of a bot, built.
 pub struct PluginEntry {
-    /// Its `use:` kind.
+    /// Its `use:` kind, for logs and errors.
     pub kind: String,
     /// The plugin.
     pub plugin: Box<dyn Plugin>,
@@ -121,11 +86,12 @@ pub struct PluginEntry {
 
 /// A bot, built.
 pub struct BotEntry {
-    /// Its identity and reach.
+    /// Its identity and reach; shared with its plugins' contexts.
     pub info: Arc<BotInfo>,
-    /// The file it came from.
+    /// The file it came from, for messages and reloads.
     pub file: PathBuf,
-    /// Its plugins, in order.
+    /// Its plugins, in the order the file lists them (the order they see
+    /// events).
     pub plugins: Vec<PluginEntry>,
 }
 
@@ -133,7 +99,7 @@ pub struct BotEntry {
 pub struct Config {
     /// config.yaml's path.
     pub file: PathBuf,
-    /// Default time zone of bots.
+    /// Default time zone of bots (`UTC` unless config.yaml sets `timezone`).
     pub timezone: Tz,
     /// Where state lives (`sqlite://…`, `postgres://…`); relative SQLite paths
     /// are resolved against config.yaml's folder.
@@ -142,59 +108,26 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// Connections, in file order.
     pub adapters: Vec<AdapterEntry>,
+    /// The bots folder, resolved against config.yaml's folder (for reloads
+    /// and messages).
+    pub bots_dir: PathBuf,
     /// Bots, sorted by file name.
     pub bots: Vec<BotEntry>,
 }
 
-/// Load config.yaml and every bot it names, reporting every problem found.
+/// Load config.yaml and every bot it names, reporting every problem found
+/// (sorted by file, then position). `${VAR}`s come from the process
+/// environment.
 pub fn load(path: &Path, registry: &Registry) -> Result<Config, Vec<ConfigError>> {
-    let _ = registry;
-    Err(vec![ConfigError {
-        file: path.to_owned(),
-        line: 1,
-        col: 1,
-        message: "config loading is not built yet".into(),
-    }])
+    load_with_env(path, registry, &|name| std::env::var(name).ok())
 }
 
-/// Parse a duration written `30s`, `10m`, `1h`, `2d`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
-}
-
-/// A duration option, written `30s`, `10m`, `1h`, `2d`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Duration(pub std::time::Duration);
-
-impl<'de> serde::Deserialize<'de> for Duration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(Duration).map_err(serde::de::Error::custom)
-    }
-}
-
-impl schemars::JsonSchema for Duration {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Duration".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "pattern": "^\\s*[0-9]+\\s*(ms|s|m|h|d)(\\s*[0-9]+\\s*(ms|s|m|h|d))*\\s*$",
-            "description": "A duration such as 30s, 10m, 1h or 2d"
-        })
-    }
-}
-
-/// The JSON Schema of bot files (STUB).
-pub fn bot_schema(registry: &Registry) -> serde_json::Value {
-    let _ = registry;
-    serde_json::json!({})
-}
-
-/// The JSON Schema of config.yaml (STUB).
-pub fn config_schema(registry: &Registry) -> serde_json::Value {
-    let _ = registry;
-    serde_json::json!({})
+/// [`load`] with `${VAR}`s looked up by `env` instead of the process
+/// environment (tests, embedding).
+pub fn load_with_env(
+    path: &Path,
+    registry: &Registry,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Vec<ConfigError>> {
+    compile::load(path, registry, env)
 }
