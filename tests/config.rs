@@ -2,8 +2,6 @@
 //! all of them reported at once, `${VAR}` substitution, adapters, limits,
 //! bots and plugins compiled against the built-in registry, and schemas.
 
-#![allow(clippy::unwrap_used)]
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -75,7 +73,7 @@ bots: bots
             ),
             (
                 "a-first.yaml",
-                "timezone: Europe/Berlin\nlocale: en\nadmins: [\"zeta:7\", 8]\nplugins:\n  - use: autoreply\n  - use: welcome\n",
+                "timezone: Europe/Berlin\nlocale: en\nadmins: [\"zeta:7\", 8]\nplugins:\n  - use: autoreply\n    rules: []\n  - use: welcome\n    text: hi\n",
             ),
             ("notes.txt", "not a bot"),
         ],
@@ -183,14 +181,16 @@ fn a_misspelt_key_in_plugin_options_is_named_at_its_position() {
     let bot = "\
 plugins:
   - use: welcome
+    text: hi
   - use: autoreply
+    rules: []
     colour: red
 ";
     let dir = setup(CONFIG, &[("shop.yaml", bot)]);
     let errors = errors(&dir);
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].starts_with("bots/shop.yaml:4:5: unknown key `colour`"),
+        errors[0].starts_with("bots/shop.yaml:6:5: unknown key `colour`"),
         "{errors:?}"
     );
 }
@@ -283,12 +283,12 @@ adapters:
   tg:
     kind: telegramm
 ";
-    let bot = "plugins:\n  - use: autoreply\n  - use: moderaton\n";
+    let bot = "plugins:\n  - use: autoreply\n    rules: []\n  - use: moderaton\n";
     let dir = setup(config, &[("a.yaml", bot)]);
     let errors = errors(&dir);
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
-        errors[0].starts_with("bots/a.yaml:3:10: unknown plugin kind `moderaton`"),
+        errors[0].starts_with("bots/a.yaml:4:10: unknown plugin kind `moderaton`"),
         "{errors:?}"
     );
     assert!(errors[0].contains("autoreply"), "{errors:?}");

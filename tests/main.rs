@@ -5,12 +5,14 @@
 //! - `daemon`: the real daemon on a virtual clock: slots once across restarts and replicas,
 //!   delivery through failing adapters.
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
+//! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
 mod cli;
+mod config;
 mod daemon;
 mod outbox;
 mod simulate;

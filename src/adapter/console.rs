@@ -174,7 +174,9 @@ impl ConsoleAdapter {
 
     fn message(&self, session: &Session, text: String, reply_to: Option<MessageId>) -> Event {
         let id = MessageId(format!("c{}", self.next_id.fetch_add(1, Ordering::Relaxed)));
-        println!("  #{id}");
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            println!("  #{id}");
+        }
         self.event(session, |chat, sender| EventKind::Message {
             chat,
             sender,
@@ -253,9 +255,14 @@ impl Adapter for ConsoleAdapter {
         };
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut stdout = tokio::io::stdout();
+        // Prompts and message ids help a person typing; piped input gets
+        // only the bots' actions.
+        let typing = std::io::IsTerminal::is_terminal(&std::io::stdin());
         loop {
-            stdout.write_all(Self::prompt(&session).as_bytes()).await?;
-            stdout.flush().await?;
+            if typing {
+                stdout.write_all(Self::prompt(&session).as_bytes()).await?;
+                stdout.flush().await?;
+            }
             let line = tokio::select! {
                 () = shutdown.cancelled() => break,
                 line = lines.next_line() => line?,

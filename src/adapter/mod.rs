@@ -183,7 +183,7 @@ impl<C: AdapterConfig> AdapterFactory for Builtin<C> {
     }
 
     fn build(&self, cx: &AdapterCx<'_>) -> Result<Arc<dyn Adapter>, Vec<ConfigError>> {
-        let config: C = cx.options.parse().map_err(|e| vec![e])?;
+        let config: C = cx.options.parse_all()?;
         config.build(cx)
     }
 }

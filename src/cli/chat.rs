@@ -91,12 +91,13 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
             () = quit.cancelled() => {}
         }
     };
-    rt.block_on(runtime::run(
-        config,
-        Arc::new(SystemClock),
-        RunOptions::default(),
-        shutdown,
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
+    // The store is usually in memory: deliver what the bots decided before
+    // leaving, or it is lost.
+    let options = RunOptions {
+        drain: Some(std::time::Duration::from_secs(5)),
+        ..RunOptions::default()
+    };
+    rt.block_on(runtime::run(config, Arc::new(SystemClock), options, shutdown))
+        .map_err(|e| anyhow::anyhow!(e))?;
     Ok(ExitCode::SUCCESS)
 }

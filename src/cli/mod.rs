@@ -60,12 +60,18 @@ enum Command {
 /// Log to standard error, filtered by `--log`, then RUST_LOG, then `info`.
 pub(crate) fn init_tracing(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
+    // In a chat the terminal is the conversation: only warnings interrupt it.
+    let default = if matches!(cli.command, Command::Chat(_)) {
+        "warn"
+    } else {
+        "info"
+    };
     let filter = cli
         .log
         .as_deref()
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

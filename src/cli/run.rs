@@ -21,7 +21,10 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
     rt.block_on(runtime::run(
         config,
         Arc::new(SystemClock),
-        RunOptions { seed: args.seed },
+        RunOptions {
+            seed: args.seed,
+            ..RunOptions::default()
+        },
         shutdown_signal(),
     ))
     .map_err(|e| anyhow::anyhow!(e))?;

@@ -130,6 +130,16 @@ impl Outbox {
         Ok(())
     }
 
+    /// Whether no configured adapter has an action waiting.
+    pub async fn is_idle(&self) -> StoreResult<bool> {
+        for entry in &self.adapters {
+            if !self.store.outbox_pending(entry.adapter.id(), 1).await?.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Start one worker per adapter on `tracker`; they finish the action in
     /// flight and stop when `shutdown` fires. Only the first call starts
     /// workers.

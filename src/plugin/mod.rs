@@ -118,7 +118,7 @@ impl<C: PluginConfig> PluginFactory for Builtin<C> {
     }
 
     fn build(&self, cx: &BuildCx<'_>) -> Result<Box<dyn Plugin>, Vec<ConfigError>> {
-        let config: C = cx.options.parse().map_err(|e| vec![e])?;
+        let config: C = cx.options.parse_all()?;
         config.build(cx)
     }
 }

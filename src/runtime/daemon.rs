@@ -23,6 +23,10 @@ use crate::storage::{self, Store};
 pub struct RunOptions {
     /// Seed of the outbox's jitter.
     pub seed: u64,
+    /// On shutdown, wait up to this long for the outbox to deliver
+    /// everything queued (for `qunbot chat`, whose store is in memory). The
+    /// daemon leaves undelivered actions in its store for the next start.
+    pub drain: Option<std::time::Duration>,
 }
 
 /// Capacity of the channel from adapters and the scheduler to dispatch.
@@ -52,35 +56,39 @@ pub async fn run(
     let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
     let schedule = runtime.schedule();
 
-    let stop = CancellationToken::new();
-    let tracker = TaskTracker::new();
+    // Two phases of shutdown: stop receiving and finish handling what was
+    // received (so every decided action is queued), then stop delivering.
+    let receive = CancellationToken::new();
+    let deliver = CancellationToken::new();
+    let receivers = TaskTracker::new();
+    let senders = TaskTracker::new();
     let (events_tx, events_rx) = mpsc::channel::<Event>(EVENT_QUEUE);
 
     for entry in &config.adapters {
         let adapter = entry.adapter.clone();
         let tx = events_tx.clone();
-        let token = stop.child_token();
-        tracker.spawn(async move {
+        let token = receive.child_token();
+        receivers.spawn(async move {
             if let Err(error) = adapter.run(tx, token).await {
                 tracing::error!(adapter = %adapter.id(), %error, "adapter stopped");
             }
         });
     }
-    tracker.spawn(scheduler(
+    receivers.spawn(scheduler(
         schedule,
         store.clone(),
         clock.clone(),
         events_tx,
-        stop.child_token(),
+        receive.child_token(),
     ));
-    tracker.spawn(dispatch::dispatch(
+    receivers.spawn(dispatch::dispatch(
         events_rx,
         runtime,
         outbox.clone(),
         clock.clone(),
-        tracker.clone(),
+        receivers.clone(),
     ));
-    outbox.spawn(&tracker, stop.child_token());
+    outbox.spawn(&senders, deliver.clone());
 
     tracing::info!(
         adapters = config.adapters.len(),
@@ -88,11 +96,37 @@ pub async fn run(
     );
     shutdown.await;
     tracing::info!("stopping: finishing events received and actions in flight");
-    stop.cancel();
-    tracker.close();
-    tracker.wait().await;
+    receive.cancel();
+    receivers.close();
+    receivers.wait().await;
+    if let Some(limit) = options.drain {
+        drain(&outbox, &*clock, limit).await;
+    }
+    deliver.cancel();
+    senders.close();
+    senders.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Wait until the outbox is empty or `limit` has passed.
+async fn drain(outbox: &Outbox, clock: &dyn Clock, limit: std::time::Duration) {
+    let deadline = clock.now() + chrono::Duration::from_std(limit).unwrap_or(chrono::Duration::MAX);
+    while clock.now() < deadline {
+        match outbox.is_idle().await {
+            Ok(true) => return,
+            Ok(false) => {
+                clock
+                    .sleep_until(clock.now() + chrono::Duration::milliseconds(20))
+                    .await
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not check the outbox while draining");
+                return;
+            }
+        }
+    }
+    tracing::warn!("stopping with actions still queued");
 }
 
 /// Fire each due slot once: missed slots first (per the jobs' policy), then
