@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, Message, MessageId, Outgoing, Role, Sender, Target,
 };
-use crate::runtime::Runtime;
+use crate::runtime::{Decision, Runtime};
 use crate::scheduler::slot_event;
 use crate::storage;
 
@@ -35,6 +35,9 @@ pub enum SimError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] crate::storage::StoreError),
+    /// A plugin could not start (its durable state could not be opened).
+    #[error("start-up: {0}")]
+    Start(String),
     /// Writing the output failed.
     #[error("writing output: {0}")]
     Output(#[from] std::io::Error),
@@ -332,6 +335,12 @@ pub async fn run(
         .collect();
     let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
     let schedule = runtime.schedule();
+    if let Some(start) = steps.first().map(Step::at) {
+        runtime
+            .start(start)
+            .await
+            .map_err(|e| SimError::Start(e.to_string()))?;
+    }
 
     let mut summary = SimSummary::default();
     let Some(start) = steps.first().map(Step::at) else {
@@ -340,8 +349,8 @@ pub async fn run(
     // Slots at the first line's own time are due before it.
     let mut cursor = start - chrono::Duration::milliseconds(1);
     let emit =
-        |actions: Vec<Outgoing>, summary: &mut SimSummary, out: &mut dyn Write| -> std::io::Result<()> {
-            for o in actions {
+        |actions: Vec<Decision>, summary: &mut SimSummary, out: &mut dyn Write| -> std::io::Result<()> {
+            for Decision { outgoing: o, .. } in actions {
                 let tz = zones.get(&o.bot).copied().unwrap_or(chrono_tz::UTC);
                 writeln!(out, "{}", action_line(&o, tz))?;
                 summary.actions += 1;

@@ -130,6 +130,14 @@ impl Outbox {
         Ok(())
     }
 
+    /// Wake `adapter`'s worker: actions were queued for it by another path
+    /// (the store, with a coupon grant) and have committed.
+    pub fn wake(&self, adapter: &AdapterId) {
+        if let Some(entry) = self.adapters.iter().find(|e| e.adapter.id() == adapter) {
+            entry.wake.wake();
+        }
+    }
+
     /// Whether no configured adapter has an action waiting.
     pub async fn is_idle(&self) -> StoreResult<bool> {
         for entry in &self.adapters {

@@ -10,12 +10,14 @@
 //! `list` and `schema` commands and config compilation read that list.
 
 mod autoreply;
+mod coupons;
 mod promotions;
 #[cfg(test)]
 pub(crate) mod testing;
 mod welcome;
 
 pub use autoreply::AutoreplyConfig;
+pub use coupons::CouponsConfig;
 pub use promotions::PromotionsConfig;
 pub use welcome::WelcomeConfig;
 
@@ -45,6 +47,14 @@ pub trait Plugin: Send + Sync {
     /// Handle one event. Actions are requested through `ctx`.
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError>;
 
+    /// Prepare durable state before the first event (open coupon pools…).
+    /// Called once per run, before events and scheduled slots; an error
+    /// stops the start-up.
+    async fn start(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// The cron jobs this plugin wants; their slots come back as
     /// [`crate::event::EventKind::Scheduled`] events with the job's id.
     fn jobs(&self) -> Vec<Job> {
@@ -56,6 +66,10 @@ pub trait Plugin: Send + Sync {
 impl<P: Plugin + ?Sized> Plugin for Box<P> {
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
         (**self).on_event(ctx, event).await
+    }
+
+    async fn start(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        (**self).start(ctx).await
     }
 
     fn jobs(&self) -> Vec<Job> {
@@ -132,6 +146,7 @@ pub fn builtins() -> Vec<Box<dyn PluginFactory>> {
     vec![
         builtin::<AutoreplyConfig>(),
         builtin::<WelcomeConfig>(),
+        builtin::<CouponsConfig>(),
         builtin::<PromotionsConfig>(),
     ]
 }

@@ -66,7 +66,7 @@ impl PluginHarness {
     pub(crate) async fn new<C: PluginConfig>(yaml: &str) -> Self {
         let bot = test_bot();
         let plugin = build::<C>(&bot, yaml).unwrap_or_else(|e| panic!("build failed: {e:?}"));
-        Self {
+        let h = Self {
             bot,
             plugin,
             store: storage::open("sqlite::memory:").await.expect("memory store"),
@@ -74,7 +74,16 @@ impl PluginHarness {
             now: Mutex::new(Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap()),
             next_id: AtomicU64::new(1),
             kind: C::KIND,
-        }
+        };
+        let caps = h.caps.clone();
+        let ctx = Ctx::new(&h.bot, &*h.store, &caps, h.now(), h.kind);
+        h.plugin.start(&ctx).await.expect("plugin start");
+        drop(ctx);
+        h
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     /// The errors building `C` from `yaml` reports.
@@ -103,7 +112,7 @@ impl PluginHarness {
         let ctx = Ctx::new(&self.bot, &*self.store, &self.caps, now, self.kind);
         let flow = self.plugin.on_event(&ctx, &ev).await.expect("plugin error");
         Outcome {
-            actions: ctx.into_actions(),
+            actions: ctx.into_actions().into_iter().map(|d| d.outgoing).collect(),
             flow,
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 
+use super::Decision;
 use crate::adapter::Capabilities;
 use crate::bot::BotInfo;
 use crate::event::{Action, AdapterId, Event, EventKind, Outgoing, Target};
@@ -25,7 +26,7 @@ pub struct Ctx<'a> {
     plugin: &'a str,
     /// Actions asked for so far; a std mutex since it is never held across
     /// an await and plugins take `&self`.
-    actions: Mutex<Vec<Outgoing>>,
+    actions: Mutex<Vec<Decision>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -81,7 +82,21 @@ impl<'a> Ctx<'a> {
             reason,
             plugin: Some(self.plugin.to_owned()),
         };
-        self.actions.lock().unwrap_or_else(|e| e.into_inner()).push(out);
+        self.push(out, false);
+    }
+
+    /// Report an action the store has already queued durably, together with
+    /// the change that decided it (a coupon grant and its delivery): it is
+    /// shown in simulation and not queued again.
+    pub fn queued(&self, out: Outgoing) {
+        self.push(out, true);
+    }
+
+    fn push(&self, outgoing: Outgoing, queued: bool) {
+        self.actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Decision { outgoing, queued });
     }
 
     /// Answer the message of `event`: a reply in its group, or a direct
@@ -122,7 +137,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The actions asked for, in order.
-    pub fn into_actions(self) -> Vec<Outgoing> {
+    pub fn into_actions(self) -> Vec<Decision> {
         self.actions.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }

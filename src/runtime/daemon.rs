@@ -54,6 +54,7 @@ pub async fn run(
     }
     let outbox = Arc::new(outbox);
     let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
+    runtime.start(clock.now()).await?;
     let schedule = runtime.schedule();
 
     // Two phases of shutdown: stop receiving and finish handling what was

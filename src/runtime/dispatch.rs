@@ -74,17 +74,33 @@ async fn chat_worker(
             EventKind::Scheduled(slot) => slot.time.max(clock.now()),
             _ => clock.now(),
         };
-        let actions = runtime.handle(&event, now).await;
-        if actions.is_empty() {
+        let decisions = runtime.handle(&event, now).await;
+        if decisions.is_empty() {
             continue;
         }
+        let (queued, fresh): (Vec<_>, Vec<_>) = decisions.into_iter().partition(|d| d.queued);
+        let fresh: Vec<_> = fresh.into_iter().map(|d| d.outgoing).collect();
         // The outbox write is the durability point: retry it rather than
-        // lose what the bots decided.
+        // lose what the bots decided. Writes commit in order, so once it (or
+        // a flush) returns, the store's own queued actions have committed too.
         let mut delay = chrono::Duration::milliseconds(50);
-        while let Err(error) = outbox.enqueue(&actions).await {
-            tracing::error!(%error, "could not queue actions; retrying");
-            clock.sleep_until(clock.now() + delay).await;
-            delay = (delay * 2).min(chrono::Duration::seconds(5));
+        loop {
+            let written = if fresh.is_empty() {
+                runtime.store().flush().await
+            } else {
+                outbox.enqueue(&fresh).await
+            };
+            match written {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::error!(%error, "could not queue actions; retrying");
+                    clock.sleep_until(clock.now() + delay).await;
+                    delay = (delay * 2).min(chrono::Duration::seconds(5));
+                }
+            }
+        }
+        for d in &queued {
+            outbox.wake(&d.outgoing.adapter);
         }
     }
 }

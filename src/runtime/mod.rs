@@ -22,10 +22,21 @@ use chrono::{DateTime, Utc};
 
 use crate::adapter::Capabilities;
 use crate::config::BotEntry;
+use crate::error::BoxError;
 use crate::event::{AdapterId, Event, EventKind, GroupId, Outgoing};
 use crate::plugin::Flow;
 use crate::scheduler::{BotJob, Schedule};
 use crate::storage::Store;
+
+/// An action a bot decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The action and its provenance.
+    pub outgoing: Outgoing,
+    /// Already in the outbox, queued by the store with the change that
+    /// decided it; the runtime must not queue it again.
+    pub queued: bool,
+}
 
 /// The bots and what they share.
 pub struct Runtime {
@@ -83,10 +94,26 @@ impl Runtime {
         Schedule::new(jobs)
     }
 
+    /// Start every plugin of every bot (open their durable state) at `now`;
+    /// the first failure stops the start-up, naming bot and plugin.
+    pub async fn start(&self, now: DateTime<Utc>) -> Result<(), BoxError> {
+        for bot in &self.bots {
+            for entry in &bot.plugins {
+                let ctx = Ctx::new(&bot.info, &*self.store, &self.capabilities, now, &entry.kind);
+                entry
+                    .plugin
+                    .start(&ctx)
+                    .await
+                    .map_err(|e| format!("bot {}: plugin {}: {e}", bot.info.name, entry.kind))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Run `event` through every bot that serves it, decided at `now`, and
     /// return the actions asked for, in order. Actions an adapter cannot do
     /// are replaced by their fallback or reported in the log.
-    pub async fn handle(&self, event: &Event, now: DateTime<Utc>) -> Vec<Outgoing> {
+    pub async fn handle(&self, event: &Event, now: DateTime<Utc>) -> Vec<Decision> {
         let mut out = Vec::new();
         for (index, bot) in self.bots.iter().enumerate() {
             let serves = match &event.kind {
@@ -100,7 +127,16 @@ impl Runtime {
             for entry in &bot.plugins {
                 let ctx = Ctx::new(&bot.info, &*self.store, &self.capabilities, now, &entry.kind);
                 let flow = entry.plugin.on_event(&ctx, event).await;
-                out.extend(ctx.into_actions().into_iter().filter_map(|o| self.fit(o)));
+                out.extend(ctx.into_actions().into_iter().filter_map(|d| {
+                    if d.queued {
+                        Some(d)
+                    } else {
+                        self.fit(d.outgoing).map(|outgoing| Decision {
+                            outgoing,
+                            queued: false,
+                        })
+                    }
+                }));
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Stop) => break,

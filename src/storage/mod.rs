@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::event::{AdapterId, GroupId, Outgoing};
+use crate::event::{AdapterId, GroupId, MessageId, Outgoing, UserId};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,10 +134,136 @@ pub trait GroupStore: Send + Sync {
     async fn groups(&self, bot: &str) -> StoreResult<Vec<(AdapterId, GroupId)>>;
 }
 
-/// Every durable concern of qunbot.
-pub trait Store: ScheduleStore + OutboxStore + KvStore + GroupStore + Send + Sync {}
+/// The codes of a coupon pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolCodes {
+    /// Distinct codes, handed out in this order, each once.
+    List(Vec<String>),
+    /// One link handed to every claimant, up to the pool's total.
+    Link(String),
+}
 
-impl<T: ScheduleStore + OutboxStore + KvStore + GroupStore + Send + Sync> Store for T {}
+/// A coupon pool as configured, for the ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// The bot that owns the pool; pools are per bot.
+    pub bot: String,
+    /// The pool's id within the bot.
+    pub pool: String,
+    /// What is handed out.
+    pub codes: PoolCodes,
+    /// Most grants ever (for a list: at most the number of codes).
+    pub total: u64,
+    /// Most grants per member (one adapter's user id), across all groups.
+    pub per_user: u32,
+}
+
+/// A pool's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolCounts {
+    /// Most grants ever.
+    pub total: u64,
+    /// Grants so far.
+    pub claimed: u64,
+}
+
+impl PoolCounts {
+    /// Grants still possible.
+    pub fn remaining(&self) -> u64 {
+        self.total.saturating_sub(self.claimed)
+    }
+}
+
+/// Who claims, and from where (kept with the grant for delivery and export).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimant {
+    /// The connection; the same user id on another platform is another person.
+    pub adapter: AdapterId,
+    /// The member.
+    pub user: UserId,
+    /// The group the claim was written in (`None`: a direct message).
+    pub group: Option<GroupId>,
+    /// The claiming message.
+    pub message: Option<MessageId>,
+}
+
+/// One code granted to one member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Ledger id, increasing with grant order.
+    pub id: i64,
+    /// The pool.
+    pub pool: String,
+    /// The code (or the pool's link).
+    pub code: String,
+    /// Who got it, and where they asked.
+    pub claimant: Claimant,
+    /// When it was granted.
+    pub at: DateTime<Utc>,
+}
+
+/// What a claim came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// A new code; `queued` are the delivery actions, already in the outbox
+    /// with the grant (they commit together or not at all).
+    Granted {
+        /// The grant.
+        grant: Grant,
+        /// The pool after it.
+        counts: PoolCounts,
+        /// The delivery, queued durably with the grant.
+        queued: Vec<Outgoing>,
+    },
+    /// The member has reached `per_user`: these are their grants.
+    Already(Vec<Grant>),
+    /// Nothing left.
+    SoldOut(PoolCounts),
+}
+
+/// Renders a grant's delivery actions; called once, before the grant is
+/// written, so that the grant and its delivery are queued together.
+pub type Deliver = Box<dyn FnOnce(&Grant, PoolCounts) -> Vec<Outgoing> + Send>;
+
+/// The coupon ledger: codes granted exactly once, never past a pool's total
+/// or a member's limit, and each grant's delivery queued with it.
+#[async_trait]
+pub trait CouponStore: Send + Sync {
+    /// Register (or update the total of) a pool and load its state;
+    /// idempotent. A pool must be opened before claims.
+    async fn open_pool(&self, spec: PoolSpec) -> StoreResult<PoolCounts>;
+
+    /// Claim a code from `bot`'s `pool` for `who` at `at`. On a grant, the
+    /// ledger row, the pool's counter and the actions `deliver` renders are
+    /// written in one transaction; nothing is sent before it commits. A
+    /// backend may answer before the commit (group commit): a later
+    /// [`CouponStore::flush`] returns after it.
+    async fn claim(
+        &self,
+        bot: &str,
+        pool: &str,
+        who: Claimant,
+        at: DateTime<Utc>,
+        deliver: Deliver,
+    ) -> StoreResult<ClaimOutcome>;
+
+    /// The counters of every opened pool of `bot`, by pool id.
+    async fn pools(&self, bot: &str) -> StoreResult<Vec<(String, PoolCounts)>>;
+
+    /// A pool's counters, if it was opened.
+    async fn pool_counts(&self, bot: &str, pool: &str) -> StoreResult<Option<PoolCounts>>;
+
+    /// Every grant of `bot`, in grant order (committed ones).
+    async fn grants(&self, bot: &str) -> StoreResult<Vec<Grant>>;
+
+    /// Wait until everything accepted so far has committed.
+    async fn flush(&self) -> StoreResult<()>;
+}
+
+/// Every durable concern of qunbot.
+pub trait Store: ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + Send + Sync {}
+
+impl<T: ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + Send + Sync> Store for T {}
 
 /// Open the store named by `url`: `sqlite://PATH` (created with its folder if
 /// missing) or `sqlite::memory:`. Migrations run before this returns.

@@ -62,6 +62,37 @@ const STEPS: &[&str] = &[
         UNIQUE (bot, adapter, group_id)
     );
     ",
+    // 2: the coupon ledger.
+    "
+    -- One row per pool: the claimed counter guards `total` inside the
+    -- database, whatever the process in front of it believes.
+    CREATE TABLE coupon_pools (
+        bot      TEXT    NOT NULL,
+        pool     TEXT    NOT NULL,
+        total    INTEGER NOT NULL,
+        claimed  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (bot, pool)
+    ) WITHOUT ROWID;
+
+    -- One row per grant. seq is the code's place in the pool (or the
+    -- claim's number, for link pools); a code pool never repeats a code.
+    CREATE TABLE coupon_claims (
+        id          INTEGER PRIMARY KEY,
+        bot         TEXT    NOT NULL,
+        pool        TEXT    NOT NULL,
+        seq         INTEGER NOT NULL,
+        code        TEXT    NOT NULL,
+        is_link     INTEGER NOT NULL,
+        adapter     TEXT    NOT NULL,
+        user_id     TEXT    NOT NULL,
+        group_id    TEXT,
+        message_id  TEXT,
+        claimed_ms  INTEGER NOT NULL,
+        UNIQUE (bot, pool, seq)
+    );
+    CREATE UNIQUE INDEX coupon_claims_code ON coupon_claims (bot, pool, code) WHERE is_link = 0;
+    CREATE INDEX coupon_claims_user ON coupon_claims (bot, pool, adapter, user_id);
+    ",
 ];
 
 /// The schema version this build writes.

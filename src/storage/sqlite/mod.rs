@@ -10,6 +10,7 @@
 //! - Schema: numbered steps in [`migrations`], run at open.
 //! - Times: unix milliseconds, UTC (see [`migrations`]).
 
+mod coupons;
 mod migrations;
 mod writer;
 
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::{ClaimOutcome, Claimant, CouponStore, Deliver, Grant, PoolCounts, PoolSpec};
 use super::{DeadLetter, GroupStore, KvStore, OutboxStore, Queued, ScheduleStore, StoreError, StoreResult};
 use crate::event::{AdapterId, GroupId, Outgoing};
 use writer::{Writer, backend};
@@ -33,6 +35,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteStore {
     /// The thread that owns the connection; every operation goes through it.
     writer: Writer,
+    /// In-memory copies of the opened coupon pools (see [`coupons`]).
+    coupons: std::sync::Arc<coupons::Ledgers>,
 }
 
 impl SqliteStore {
@@ -73,6 +77,7 @@ impl SqliteStore {
         migrations::migrate(&conn)?;
         Ok(Self {
             writer: Writer::start(conn, name)?,
+            coupons: std::sync::Arc::default(),
         })
     }
 }
@@ -368,5 +373,41 @@ impl GroupStore for SqliteStore {
                 rows.collect::<Result<Vec<_>, _>>().map_err(backend)
             })
             .await
+    }
+}
+
+#[async_trait]
+impl CouponStore for SqliteStore {
+    async fn open_pool(&self, spec: PoolSpec) -> StoreResult<PoolCounts> {
+        self.coupons.open(&self.writer, spec).await
+    }
+
+    async fn claim(
+        &self,
+        bot: &str,
+        pool: &str,
+        who: Claimant,
+        at: DateTime<Utc>,
+        deliver: Deliver,
+    ) -> StoreResult<ClaimOutcome> {
+        self.coupons
+            .claim(&self.writer, bot, pool, who, at, deliver)
+            .await
+    }
+
+    async fn pools(&self, bot: &str) -> StoreResult<Vec<(String, PoolCounts)>> {
+        Ok(self.coupons.pools(bot))
+    }
+
+    async fn pool_counts(&self, bot: &str, pool: &str) -> StoreResult<Option<PoolCounts>> {
+        Ok(self.coupons.counts(bot, pool))
+    }
+
+    async fn grants(&self, bot: &str) -> StoreResult<Vec<Grant>> {
+        self.coupons.grants(&self.writer, bot).await
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.writer.call(|_| Ok(())).await
     }
 }

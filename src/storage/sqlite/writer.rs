@@ -66,23 +66,39 @@ impl Writer {
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        self.submit(op, move |answer| {
+            // The caller may have given up waiting; the work is done anyway.
+            let _ = tx.send(answer);
+        })
+        .await?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Queue `op` and return as soon as the thread has accepted it, without
+    /// waiting for its commit; `done` receives the outcome once the batch
+    /// has committed (or failed), on the database thread. Jobs run and
+    /// commit in the order submitted, so a later [`Writer::call`] returning
+    /// `Ok` means this job has committed too (or `done` saw its failure).
+    pub(super) async fn submit<R, F, D>(&self, op: F, done: D) -> StoreResult<()>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        D: FnOnce(StoreResult<R>) + Send + 'static,
+    {
         let job: Job = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => in_savepoint(conn, op),
                 None => Err(StoreError::Backend("no transaction could be started".into())),
             };
             Box::new(move |commit_error: Option<&str>| {
-                let answer = match commit_error {
+                done(match commit_error {
                     Some(reason) => Err(StoreError::Backend(reason.to_owned())),
                     None => result,
-                };
-                // The caller may have given up waiting; the work is done anyway.
-                let _ = tx.send(answer);
+                });
             })
         });
         let jobs = self.jobs.as_ref().ok_or_else(stopped)?;
-        jobs.send(job).await.map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        jobs.send(job).await.map_err(|_| stopped())
     }
 }
 
