@@ -50,9 +50,11 @@ impl SqliteStore {
         }
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-            .map_err(backend)?;
+        // Before anything that locks: a second process opening the same file
+        // at the same moment must wait, not fail.
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
+        let mode = wal_mode(&conn)
+            .map_err(|e| StoreError::Backend(format!("{}: journal mode: {e}", path.display())))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!(
                 "{}: could not switch to WAL journal mode (got {mode})",
@@ -73,12 +75,34 @@ impl SqliteStore {
     fn start(conn: Connection, name: &str) -> StoreResult<Self> {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(backend)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(backend)?;
-        migrations::migrate(&conn)?;
+            .map_err(|e| StoreError::Backend(format!("{name}: pragmas: {e}")))?;
+        migrations::migrate(&conn).map_err(|e| StoreError::Backend(format!("{name}: migrating: {e}")))?;
         Ok(Self {
             writer: Writer::start(conn, name)?,
             coupons: std::sync::Arc::default(),
         })
+    }
+}
+
+/// Switch to WAL. Two processes creating the same file at once can find it
+/// locked without SQLite calling the busy handler, so retry for a while
+/// (start-up only; this runs on a blocking thread).
+fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && waited < BUSY_TIMEOUT =>
+            {
+                let pause = Duration::from_millis(10);
+                std::thread::sleep(pause);
+                waited += pause;
+            }
+            other => return other,
+        }
     }
 }
 
