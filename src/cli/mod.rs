@@ -1,10 +1,15 @@
 //! The command line: one subcommand per job, each in its own module.
 
+mod audit;
+mod bench;
 mod chat;
 mod check;
+mod coupons;
+mod eval;
 mod run;
 mod schema;
 mod simulate;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +60,18 @@ enum Command {
     Schema(schema::Args),
     /// List the plugin and adapter kinds this build knows
     List,
+    /// Coupon ledger tools (export the claims of a bot as CSV)
+    Coupons(coupons::Args),
+    /// Print quality figures: spam detection, FAQ answers
+    #[command(subcommand)]
+    Eval(eval::Eval),
+    /// Print speed figures: the event pipeline, coupon claims
+    #[command(subcommand)]
+    Bench(bench::Bench),
+    /// Train a spam classifier model from labelled JSONL
+    Train(train::Args),
+    /// Print a bot's moderation audit log
+    Audit(audit::Args),
 }
 
 /// Log to standard error, filtered by `--log`, then RUST_LOG, then `info`.
@@ -86,6 +103,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat(args) => chat::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(&cli.config, args),
         Command::Schema(args) => schema::run(args),
+        Command::Coupons(args) => coupons::run(&cli.config, args),
+        Command::Eval(eval) => eval::run(&cli.config, eval),
+        Command::Bench(bench) => bench::run(&cli.config, bench),
+        Command::Train(args) => train::run(&cli.config, args),
+        Command::Audit(args) => audit::run(&cli.config, args),
         Command::List => {
             list();
             Ok(ExitCode::SUCCESS)

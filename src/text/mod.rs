@@ -3,6 +3,8 @@
 //! characters, runs of spaces). The original text is kept for logs and
 //! replies; only matching uses the normal form.
 
+pub mod tokenize;
+
 use unicode_normalization::UnicodeNormalization;
 
 /// Characters that render as nothing and are used to split words past
