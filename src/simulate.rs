@@ -357,6 +357,14 @@ pub async fn run(
             }
             Ok(())
         };
+    // As at a daemon's start: slots missed since a run on the same store
+    // (`--store`) follow each job's `missed` policy, before the first line.
+    for slot in schedule.missed(&*store, start).await? {
+        if store.claim_slot(&slot.bot, &slot.job, slot.time).await? {
+            let actions = runtime.handle(&slot_event(slot), start).await;
+            emit(actions, &mut summary, out)?;
+        }
+    }
     let ends = options.until.into_iter().map(Step::Tick);
     for step in steps.into_iter().chain(ends) {
         let at = step.at();

@@ -4,6 +4,7 @@
 //! - `simulate`: transcript → expected actions, for every case in tests/transcripts/.
 //! - `daemon`: the real daemon on a virtual clock: slots once across restarts and replicas,
 //!   delivery through failing adapters.
+//! - `crash`: `kill -9` of the real daemon mid coupon drop, then a restart on the same file.
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `storage`: one suite for every `Store` backend.
@@ -13,6 +14,7 @@
 
 mod cli;
 mod config;
+mod crash;
 mod daemon;
 mod outbox;
 mod simulate;

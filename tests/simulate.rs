@@ -31,23 +31,35 @@ async fn cron_slots_cross_a_day_boundary_in_shanghai_time() {
 }
 
 #[tokio::test]
-async fn every_case_folder_is_tested() {
+async fn coupons_claims_limits_windows_and_live_pool_state_in_promotions() {
+    check_case("coupons").await;
+}
+
+fn case_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(
-        names,
-        ["autoreply", "cron_day_boundary", "welcome"],
-        "add a test for each new case"
-    );
+    names
+}
+
+#[test]
+fn every_case_folder_has_its_test() {
+    let source = include_str!("simulate.rs");
+    for name in case_names() {
+        let call = format!("check_case(\"{name}\")");
+        assert!(
+            source.contains(&call),
+            "tests/transcripts/{name} has no test: add one calling {call}"
+        );
+    }
 }
 
 #[tokio::test]
 async fn replay_is_byte_for_byte_deterministic() {
-    for name in ["autoreply", "cron_day_boundary", "welcome"] {
-        let dir = util::transcripts().join(name);
+    for name in case_names() {
+        let dir = util::transcripts().join(&name);
         let input = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
         let a = util::simulate(&dir, &input).await;
         let b = util::simulate(&dir, &input).await;
@@ -71,4 +83,80 @@ async fn until_fires_slots_after_the_last_line() {
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("晚安 g1"), "{out}");
+}
+
+#[tokio::test]
+async fn missed_skip_and_once_across_a_restart_on_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            (
+                "config.yaml",
+                "timezone: Asia/Shanghai\nadapters:\n  console: {kind: console}\n",
+            ),
+            (
+                "bots/promo.yaml",
+                r#"
+groups: [g1]
+plugins:
+  - use: promotions
+    posts:
+      - {id: skipper, cron: "0 30 11 * * *", text: "skip {{date}}", missed: skip}
+      - {id: catcher, cron: "0 30 11 * * *", text: "once {{date}}", missed: once}
+"#,
+            ),
+        ],
+    );
+    let options = qunbot::simulate::SimOptions {
+        store: Some(format!("sqlite://{}", dir.path().join("state.db").display())),
+        ..Default::default()
+    };
+    let run = |transcript: &'static str| {
+        let options = options.clone();
+        let dir = dir.path().to_owned();
+        async move {
+            let mut out = Vec::new();
+            qunbot::simulate::run(util::load(&dir), transcript, &options, &mut out)
+                .await
+                .unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    format!("{} {}", v["at"].as_str().unwrap(), v["text"].as_str().unwrap())
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let first = run(concat!(
+        r#"{"at":"2026-11-24T11:00:00+08:00","kind":"tick"}"#,
+        "\n",
+        r#"{"at":"2026-11-24T11:45:00+08:00","kind":"tick"}"#
+    ))
+    .await;
+    assert_eq!(
+        first,
+        [
+            "2026-11-24T11:30:00+08:00 skip 2026-11-24",
+            "2026-11-24T11:30:00+08:00 once 2026-11-24"
+        ]
+    );
+    // Down over the 25th and 26th: `once` posts the latest missed slot at
+    // start-up, `skip` forgets both; the 27th fires normally for both.
+    let second = run(concat!(
+        r#"{"at":"2026-11-27T09:00:00+08:00","kind":"tick"}"#,
+        "\n",
+        r#"{"at":"2026-11-27T11:45:00+08:00","kind":"tick"}"#
+    ))
+    .await;
+    assert_eq!(
+        second,
+        [
+            "2026-11-27T09:00:00+08:00 once 2026-11-26",
+            "2026-11-27T11:30:00+08:00 skip 2026-11-27",
+            "2026-11-27T11:30:00+08:00 once 2026-11-27",
+        ]
+    );
 }

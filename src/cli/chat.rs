@@ -97,7 +97,12 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
         drain: Some(std::time::Duration::from_secs(5)),
         ..RunOptions::default()
     };
-    rt.block_on(runtime::run(config, Arc::new(SystemClock), options, shutdown))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let result = rt
+        .block_on(runtime::run(config, Arc::new(SystemClock), options, shutdown))
+        .map_err(|e| anyhow::anyhow!(e));
+    // The daemon has drained; do not wait for a console read blocked on an
+    // open terminal or pipe.
+    rt.shutdown_background();
+    result?;
     Ok(ExitCode::SUCCESS)
 }

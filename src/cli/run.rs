@@ -18,16 +18,21 @@ pub(crate) struct Args {
 pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
     let config = super::load(config)?;
     let rt = super::tokio()?;
-    rt.block_on(runtime::run(
-        config,
-        Arc::new(SystemClock),
-        RunOptions {
-            seed: args.seed,
-            ..RunOptions::default()
-        },
-        shutdown_signal(),
-    ))
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let result = rt
+        .block_on(runtime::run(
+            config,
+            Arc::new(SystemClock),
+            RunOptions {
+                seed: args.seed,
+                ..RunOptions::default()
+            },
+            shutdown_signal(),
+        ))
+        .map_err(|e| anyhow::anyhow!(e));
+    // The daemon has drained; do not wait for a console read blocked on an
+    // open terminal or pipe.
+    rt.shutdown_background();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 

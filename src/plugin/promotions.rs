@@ -37,8 +37,10 @@ pub struct PostConfig {
     /// When: six fields with seconds (`0 30 11 * * Mon-Fri`) or the usual
     /// five (`30 11 * * Mon-Fri`), in the bot's time zone.
     pub cron: String,
-    /// The text: a template that sees `group`, `post` (the post's id), and
-    /// the slot's `date` (`2026-11-24`) and `time` (`11:30`) in the bot's zone.
+    /// The text: a template that sees `group`, `post` (the post's id), the
+    /// slot's `date` (`2026-11-24`) and `time` (`11:30`) in the bot's zone,
+    /// and the live state of the bot's coupon pools:
+    /// `{{pools.ID.remaining}}`, `{{pools.ID.claimed}}`, `{{pools.ID.total}}`.
     pub text: String,
     /// Where: group ids (`ADAPTER:ID` pins one adapter; a bare id goes
     /// through the bot's first adapter), or `"*"` for every group the bot
@@ -159,6 +161,18 @@ impl Plugin for Promotions {
                 seen
             }
         };
+        // Live pool state, read once per slot: `{{pools.lunch.remaining}}`.
+        let pools: serde_json::Map<String, serde_json::Value> = ctx
+            .store()
+            .pools(&ctx.bot().name)
+            .await?
+            .into_iter()
+            .map(|(id, c)| {
+                let v =
+                    serde_json::json!({"remaining": c.remaining(), "claimed": c.claimed, "total": c.total});
+                (id, v)
+            })
+            .collect();
         for (adapter, group) in targets {
             let local = slot.time.with_timezone(&ctx.bot().timezone);
             let text = post.text.render(serde_json::json!({
@@ -166,6 +180,7 @@ impl Plugin for Promotions {
                 "post": post.job.id,
                 "date": local.format("%Y-%m-%d").to_string(),
                 "time": local.format("%H:%M").to_string(),
+                "pools": pools,
             }))?;
             ctx.act(
                 &adapter,
