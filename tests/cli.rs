@@ -87,6 +87,8 @@ fn the_shipped_bots_answer_in_simulation() {
             "\n",
             r#"{"at":"2026-11-24T11:00:09+08:00","kind":"message","group":"lobby","user":"u2","text":"!rules"}"#,
             "\n",
+            r#"{"at":"2026-11-24T11:00:20+08:00","kind":"message","group":"welfare","user":"u1","text":"领券"}"#,
+            "\n",
             r#"{"at":"2026-11-24T11:31:00+08:00","kind":"tick"}"#,
             "\n",
         ),
@@ -100,7 +102,7 @@ fn the_shipped_bots_answer_in_simulation() {
         .iter()
         .map(|l| (l["bot"].as_str().unwrap(), l["text"].as_str().unwrap_or("")))
         .collect();
-    assert_eq!(said.len(), 4, "{text}");
+    assert_eq!(said.len(), 5, "{text}");
     assert_eq!(
         said[0],
         (
@@ -111,10 +113,13 @@ fn the_shipped_bots_answer_in_simulation() {
     assert!(said[1].1.starts_with("回复「领券」即可领取"), "{text}");
     assert_eq!(said[2].0, "community");
     assert!(said[2].1.starts_with("1. Be kind."), "{text}");
+    assert_eq!(lines[3]["user"], "u1", "the code goes by direct message");
+    assert!(said[3].1.starts_with("u1，你的出行券券码：DD-"), "{text}");
     assert_eq!(
-        lines[3]["at"], "2026-11-24T11:30:00+08:00",
+        lines[4]["at"], "2026-11-24T11:30:00+08:00",
         "the lunch post, on its slot"
     );
+    assert!(said[4].1.contains("还剩 29 张"), "live pool state: {text}");
 }
 
 #[test]
@@ -160,4 +165,73 @@ fn schema_offers_each_plugin_kind() {
     for kind in ["autoreply", "welcome", "promotions"] {
         assert!(text.contains(&format!("\"{kind}\"")), "{kind} missing");
     }
+}
+
+#[test]
+fn bench_claims_reports_a_clean_ledger() {
+    let out = qunbot(
+        Path::new("."),
+        &[
+            "bench",
+            "claims",
+            "--inventory",
+            "300",
+            "--users",
+            "500",
+            "--concurrency",
+            "16",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["attempts"], 1000);
+    assert_eq!(last["granted"], 300);
+    assert_eq!(last["oversold"], 0);
+    assert_eq!(last["duplicate_codes"], 0);
+    assert_eq!(last["per_user_violations"], 0);
+    assert!(last["claims_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn coupons_export_lists_the_grants_of_a_simulation_store() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            (
+                "config.yaml",
+                "storage: {url: \"sqlite://state.db\"}\nadapters:\n  console: {kind: console}\n",
+            ),
+            (
+                "bots/shop.yaml",
+                "plugins:\n  - use: coupons\n    pools: [{id: p, codes: [\"A,1\", B2]}]\n",
+            ),
+            (
+                "t.jsonl",
+                concat!(
+                    r#"{"at":"2026-11-24T11:00:00+08:00","kind":"message","group":"g1","user":"u1","text":"领券"}"#,
+                    "\n",
+                    r#"{"at":"2026-11-24T11:00:01+08:00","kind":"message","group":"g2","user":"u2","text":"领券"}"#,
+                    "\n"
+                ),
+            ),
+        ],
+    );
+    let sim = qunbot(
+        dir.path(),
+        &["simulate", "t.jsonl", "--store", "sqlite://state.db"],
+    );
+    assert!(sim.status.success(), "{}", String::from_utf8_lossy(&sim.stderr));
+    let out = qunbot(dir.path(), &["coupons", "export", "--bot", "shop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let csv = stdout(&out);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,pool,code,adapter,user,group,message,claimed_at");
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[1].contains(",p,\"A,1\",console,u1,g1,m1,2026-11-24T03:00:00.000+00:00"),
+        "{csv}"
+    );
+    assert!(lines[2].contains(",p,B2,console,u2,g2,m2,"), "{csv}");
 }
