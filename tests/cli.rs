@@ -235,3 +235,63 @@ fn coupons_export_lists_the_grants_of_a_simulation_store() {
     );
     assert!(lines[2].contains(",p,B2,console,u2,g2,m2,"), "{csv}");
 }
+
+/// The fenced blocks of README.md with the given info string, in order.
+fn readme_blocks(lang: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in readme.lines() {
+        match (&mut current, line.trim_start().strip_prefix("```")) {
+            (None, Some(info)) if info.trim() == lang => current = Some(String::new()),
+            (Some(_), Some(_)) => blocks.push(current.take().unwrap()),
+            (Some(text), None) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_bot_example_works_as_shown() {
+    let bot = readme_blocks("yaml")
+        .into_iter()
+        .find(|b| b.contains("# bots/shop.yaml"))
+        .unwrap();
+    let day = readme_blocks("json")
+        .into_iter()
+        .find(|b| b.contains("\"kind\""))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config.yaml")).unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            ("config.yaml", &config),
+            ("bots/shop.yaml", &bot),
+            ("day.jsonl", &day),
+        ],
+    );
+    let check = qunbot(dir.path(), &["check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    let out = qunbot(dir.path(), &["simulate", "day.jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let texts: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(texts.len(), 4, "{text}");
+    assert_eq!(texts[0], "欢迎 Bob 加入福利群！");
+    assert_eq!(texts[1], "回复「领券」即可领取。");
+    assert!(texts[2].ends_with("DD-7F3K"), "{text}");
+    assert_eq!(texts[3], "🚕 午餐出行券来啦！还剩 2 张，回复「领券」领取。");
+}
