@@ -49,13 +49,13 @@ async fn a_restart_never_refires_a_slot_and_missed_once_fires_the_latest() {
     );
     let clock = VirtualClock::new(at("2026-11-24T11:29:30+08:00"));
 
-    let first = Daemon::start(dir.path(), &clock);
+    let first = Daemon::start(dir.path(), &clock).await;
     let sent = util::advance_until(&clock, &first.adapters[0], 2, Duration::from_secs(10), 30).await;
     assert_eq!(texts(&sent), ["11:30", "11:31"]);
     first.stop().await;
 
     // Back up at once, still within the 11:31 minute: nothing to fire.
-    let second = Daemon::start(dir.path(), &clock);
+    let second = Daemon::start(dir.path(), &clock).await;
     assert!(
         util::settle(&second.adapters[0]).await.is_empty(),
         "11:31 fired again"
@@ -64,7 +64,7 @@ async fn a_restart_never_refires_a_slot_and_missed_once_fires_the_latest() {
 
     // Down over 11:32 and 11:33: `missed: once` posts the latest, once.
     clock.set(at("2026-11-24T11:33:10+08:00"));
-    let third = Daemon::start(dir.path(), &clock);
+    let third = Daemon::start(dir.path(), &clock).await;
     let sent = util::advance_until(&clock, &third.adapters[0], 1, Duration::from_millis(1), 5).await;
     assert_eq!(texts(&sent), ["11:33"]);
     assert_eq!(texts(&util::settle(&third.adapters[0]).await), ["11:33"]);
@@ -79,8 +79,8 @@ async fn two_replicas_on_one_store_fire_each_slot_once() {
         &[("config.yaml", CONFIG), ("bots/promo.yaml", EVERY_MINUTE)],
     );
     let clock = VirtualClock::new(at("2026-11-24T11:29:30+08:00"));
-    let a = Daemon::start(dir.path(), &clock);
-    let b = Daemon::start(dir.path(), &clock);
+    let a = Daemon::start(dir.path(), &clock).await;
+    let b = Daemon::start(dir.path(), &clock).await;
     let mut all = Vec::new();
     for _ in 0..40 {
         clock.advance(Duration::from_secs(5));
@@ -135,7 +135,8 @@ async fn an_adapter_failing_its_first_sends_still_gets_every_action_in_order() {
             SendError::RetryAfter(Duration::from_secs(3)),
             SendError::Transient("timeout".into()),
         ])
-    });
+    })
+    .await;
     let mem = &daemon.adapters[0];
     let sent = [
         ("g1", "a1"),
@@ -171,12 +172,13 @@ async fn actions_queued_during_an_outage_survive_a_restart() {
     let clock = VirtualClock::new(at("2026-11-24T12:00:00+08:00"));
     let down = Daemon::start_with(dir.path(), &clock, |m| {
         m.fail_next((0..1000).map(|_| SendError::Transient("platform down".into())))
-    });
+    })
+    .await;
     down.adapters[0].push(message("g1", "u", "m1", "hello"));
     assert!(util::settle(&down.adapters[0]).await.is_empty());
     down.stop().await;
 
-    let up = Daemon::start(dir.path(), &clock);
+    let up = Daemon::start(dir.path(), &clock).await;
     let done = util::advance_until(&clock, &up.adapters[0], 1, Duration::from_secs(60), 100).await;
     assert_eq!(
         done,
@@ -187,4 +189,88 @@ async fn actions_queued_during_an_outage_survive_a_restart() {
         }]
     );
     up.stop().await;
+}
+
+// One thread: time moves only while the outbox worker waits, so the time a
+// send is recorded at is the time the governor let it go.
+#[tokio::test]
+async fn a_post_to_1000_groups_is_paced_within_the_limits_and_reaches_each_group_once() {
+    use crate::outbox::{Recording, TestClock};
+    use std::sync::Arc;
+
+    let groups: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
+    let bot = format!(
+        "adapters: [tg]\ngroups: [{}]\nplugins:\n  - use: promotions\n    posts:\n      - {{id: blast, cron: \"0 0 12 * * *\", text: \"午餐券 {{{{group}}}}\"}}\n",
+        groups.join(", ")
+    );
+    let config = "timezone: Asia/Shanghai\nstorage: {url: \"sqlite://state.db\"}\nadapters:\n  tg:\n    kind: console\n    limits: {per_account: [\"30/1s\"], per_group: [\"1/1s\", \"20/1m\"]}\n";
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(dir.path(), &[("config.yaml", config), ("bots/blast.yaml", &bot)]);
+    let clock = TestClock::new(at("2026-11-24T11:59:59+08:00"));
+    let recording = Arc::new(Recording::new("tg", &clock));
+    let mut loaded = util::load(dir.path());
+    loaded.adapters[0].adapter = recording.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let ready = Arc::new(tokio::sync::Notify::new());
+    let options = qunbot::runtime::RunOptions {
+        ready: Some(ready.clone()),
+        ..Default::default()
+    };
+    let daemon = tokio::spawn(qunbot::runtime::run(
+        loaded,
+        Arc::new(clock.clone()),
+        options,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    ready.notified().await;
+
+    // Step time in 100 ms ticks, letting the daemon finish what is due at
+    // each tick (sends recorded stop changing) before the next.
+    for _ in 0..1200 {
+        if recording.count() >= 1000 {
+            break;
+        }
+        clock.advance(Duration::from_millis(100));
+        let mut seen = usize::MAX;
+        while seen != recording.count() {
+            seen = recording.count();
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+    }
+    assert_eq!(recording.count(), 1000, "not all sent by {}", clock.now());
+    let log = recording.log();
+    let mut reached: Vec<String> = log
+        .iter()
+        .map(|(_, a)| match a {
+            Action::Send {
+                to: qunbot::event::Target::Group(g),
+                text,
+            } => {
+                assert_eq!(text, &format!("午餐券 {g}"));
+                g.to_string()
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    reached.sort();
+    let mut want = groups.clone();
+    want.sort();
+    assert_eq!(reached, want, "every group exactly once");
+    // 30 a second per account: any 31 consecutive sends span at least 1 s.
+    for w in log.windows(31) {
+        assert!(
+            w[30].0 - w[0].0 >= chrono::Duration::seconds(1),
+            "31 sends within a second at {}",
+            w[0].0
+        );
+    }
+    assert!(log[0].0 >= at("2026-11-24T12:00:00+08:00"));
+    assert!(
+        log[999].0 - log[0].0 >= chrono::Duration::seconds(33),
+        "1000 sends at 30/s take 33 s at least"
+    );
+    let _ = stop.send(());
+    daemon.await.unwrap().unwrap();
 }

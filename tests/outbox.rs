@@ -28,7 +28,7 @@ type Sleepers = Arc<Mutex<Vec<(u64, DateTime<Utc>)>>>;
 
 /// A [`VirtualClock`] that knows who waits on it and until when.
 #[derive(Clone, Debug)]
-struct TestClock {
+pub(crate) struct TestClock {
     inner: VirtualClock,
     /// Deadlines of the sleeps in progress, by sleep id.
     sleepers: Sleepers,
@@ -62,13 +62,18 @@ impl Clock for TestClock {
 }
 
 impl TestClock {
-    fn new(start: DateTime<Utc>) -> Self {
+    pub(crate) fn new(start: DateTime<Utc>) -> Self {
         Self {
             inner: VirtualClock::new(start),
             sleepers: Arc::default(),
             next_id: Arc::default(),
             changed: Arc::default(),
         }
+    }
+
+    /// Move time forward by `d` (for tests that step time themselves).
+    pub(crate) fn advance(&self, d: Duration) {
+        self.inner.advance(d);
     }
 
     /// The earliest deadline after now that someone sleeps towards.
@@ -81,7 +86,7 @@ impl TestClock {
     /// Let the tasks run, moving time from deadline to deadline, until
     /// `done` holds; panics if it needs time past `limit` or if nothing is
     /// left to wait for (5 s of real time without a sleeper).
-    async fn run_until(&self, limit: DateTime<Utc>, done: impl Fn() -> bool) {
+    pub(crate) async fn run_until(&self, limit: DateTime<Utc>, done: impl Fn() -> bool) {
         while let Some(next) = self.settle(&done).await {
             assert!(next <= limit, "not done by {limit} (next wake-up {next})");
             self.inner.set(next);
@@ -122,7 +127,7 @@ impl TestClock {
 
 /// A [`MemoryAdapter`] that also notes when (in virtual time) each action
 /// was carried out.
-struct Recording {
+pub(crate) struct Recording {
     inner: MemoryAdapter,
     clock: TestClock,
     log: Mutex<Vec<(DateTime<Utc>, Action)>>,
@@ -142,11 +147,20 @@ impl Adapter for Recording {
 }
 
 impl Recording {
-    fn log(&self) -> Vec<(DateTime<Utc>, Action)> {
+    /// A recording adapter `id` timed by `clock`.
+    pub(crate) fn new(id: &str, clock: &TestClock) -> Self {
+        Self {
+            inner: MemoryAdapter::new(id),
+            clock: clock.clone(),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn log(&self) -> Vec<(DateTime<Utc>, Action)> {
         self.log.lock().unwrap().clone()
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.log.lock().unwrap().len()
     }
 

@@ -53,13 +53,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Start the daemon of `dir/config.yaml` on `clock`.
-    pub fn start(dir: &Path, clock: &VirtualClock) -> Daemon {
-        Self::start_with(dir, clock, |_| {})
+    /// Start the daemon of `dir/config.yaml` on `clock`; returns once it is
+    /// ready (before that, moving the clock could skip its first slots).
+    pub async fn start(dir: &Path, clock: &VirtualClock) -> Daemon {
+        Self::start_with(dir, clock, |_| {}).await
     }
 
     /// The same, letting `setup` prepare the in-memory adapters.
-    pub fn start_with(dir: &Path, clock: &VirtualClock, setup: impl Fn(&MemoryAdapter)) -> Daemon {
+    pub async fn start_with(dir: &Path, clock: &VirtualClock, setup: impl Fn(&MemoryAdapter)) -> Daemon {
         let mut config = load(dir);
         let mut adapters = Vec::new();
         for entry in &mut config.adapters {
@@ -114,6 +115,11 @@ pub async fn advance_until(
             return done;
         }
         clock.advance(step);
+    }
+    // A loaded machine may be slow to act on the last step: give it time
+    // (real time only, the virtual clock stays put) before failing.
+    if let Ok(done) = tokio::time::timeout(Duration::from_secs(10), adapter.wait_for(n)).await {
+        return done;
     }
     let done = adapter.executed();
     panic!(

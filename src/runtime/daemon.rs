@@ -27,6 +27,9 @@ pub struct RunOptions {
     /// everything queued (for `qunbot chat`, whose store is in memory). The
     /// daemon leaves undelivered actions in its store for the next start.
     pub drain: Option<std::time::Duration>,
+    /// Notified once start-up is done: the store is open, plugins started,
+    /// and the scheduler has fixed its start time (slots after it fire).
+    pub ready: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// Capacity of the channel from adapters and the scheduler to dispatch.
@@ -75,12 +78,15 @@ pub async fn run(
             }
         });
     }
+    // Fixed before `ready`: slots after this instant are the scheduler's.
+    let started = clock.now();
     receivers.spawn(scheduler(
         schedule,
         store.clone(),
         clock.clone(),
         events_tx,
         receive.child_token(),
+        started,
     ));
     receivers.spawn(dispatch::dispatch(
         events_rx,
@@ -95,6 +101,9 @@ pub async fn run(
         adapters = config.adapters.len(),
         "qunbot is running; stop with Ctrl-C or SIGTERM"
     );
+    if let Some(ready) = &options.ready {
+        ready.notify_one();
+    }
     shutdown.await;
     tracing::info!("stopping: finishing events received and actions in flight");
     receive.cancel();
@@ -138,11 +147,11 @@ async fn scheduler(
     clock: Arc<dyn Clock>,
     events: mpsc::Sender<Event>,
     stop: CancellationToken,
+    start: chrono::DateTime<chrono::Utc>,
 ) {
     if schedule.is_empty() {
         return;
     }
-    let start = clock.now();
     let missed = match schedule.missed(&*store, start).await {
         Ok(slots) => slots,
         Err(error) => {
