@@ -199,6 +199,19 @@ impl Event {
         }
     }
 
+    /// The chat, sender and message of a message written by a person (not
+    /// a bot account): what most plugins answer, and bots never should.
+    pub fn member_message(&self) -> Option<(&Chat, &Sender, &Message)> {
+        match &self.kind {
+            EventKind::Message {
+                chat,
+                sender,
+                message,
+            } if !sender.is_bot => Some((chat, sender, message)),
+            _ => None,
+        }
+    }
+
     /// The message, for message events.
     pub fn message(&self) -> Option<&Message> {
         match &self.kind {

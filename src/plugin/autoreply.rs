@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::{BuildCx, Flow, Plugin, PluginConfig};
 use crate::config::{ConfigError, Duration};
 use crate::error::BoxError;
-use crate::event::{AdapterId, Event, EventKind, GroupId, UserId};
+use crate::event::{AdapterId, Event, GroupId, UserId};
 use crate::runtime::Ctx;
 use crate::template::Template;
 use crate::text::normalize;
@@ -218,17 +218,9 @@ impl Autoreply {
 #[async_trait]
 impl Plugin for Autoreply {
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
-        let EventKind::Message {
-            chat,
-            sender,
-            message,
-        } = &event.kind
-        else {
+        let Some((chat, sender, message)) = event.member_message() else {
             return Ok(Flow::Continue);
         };
-        if sender.is_bot {
-            return Ok(Flow::Continue);
-        }
         let Some(i) = self.first_match(&message.text) else {
             return Ok(Flow::Continue);
         };

@@ -20,7 +20,7 @@ use super::{BuildCx, Flow, Plugin, PluginConfig};
 use crate::bot::Locale;
 use crate::config::ConfigError;
 use crate::error::BoxError;
-use crate::event::{Action, AdapterId, Chat, Event, EventKind, Message, Outgoing, Sender, Target};
+use crate::event::{Action, AdapterId, Chat, Event, Message, Outgoing, Sender, Target};
 use crate::runtime::Ctx;
 use crate::storage::{ClaimOutcome, Claimant, Grant, PoolCodes, PoolCounts, PoolSpec};
 use crate::template::Template;
@@ -602,17 +602,9 @@ impl Plugin for Coupons {
     }
 
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
-        let EventKind::Message {
-            chat,
-            sender,
-            message,
-        } = &event.kind
-        else {
+        let Some((chat, sender, message)) = event.member_message() else {
             return Ok(Flow::Continue);
         };
-        if sender.is_bot {
-            return Ok(Flow::Continue);
-        }
         match self.request(&message.text) {
             None => Ok(Flow::Continue),
             Some(Request::Report) if !ctx.bot().is_admin(chat, sender) => Ok(Flow::Continue),

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use super::writer::{Writer, backend};
-use super::{millis, time};
+use super::{OutboxRow, insert_outbox, millis, outbox_rows, time};
 use crate::event::{AdapterId, GroupId, MessageId, UserId};
 use crate::storage::{
     ClaimOutcome, Claimant, Deliver, Grant, PoolCodes, PoolCounts, PoolSpec, StoreError, StoreResult,
@@ -273,14 +273,7 @@ impl Ledgers {
             (grant, seq, ledger.counts(), ledger.per_user, is_link)
         };
         let queued = deliver(&grant, counts);
-        let rows = queued
-            .iter()
-            .map(|item| {
-                serde_json::to_string(item)
-                    .map(|json| (item.adapter.0.clone(), json, millis(item.at)))
-                    .map_err(|e| StoreError::Backend(format!("encoding an action: {e}")))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = outbox_rows(&queued)?;
         let write = {
             let (bot, g) = (bot.to_owned(), grant.clone());
             move |conn: &Connection| write_grant(conn, &bot, &g, seq, is_link, per_user, &rows)
@@ -331,7 +324,7 @@ fn write_grant(
     seq: u64,
     is_link: bool,
     per_user: u32,
-    deliveries: &[(String, String, i64)],
+    deliveries: &[OutboxRow],
 ) -> StoreResult<()> {
     let counted = conn
         .prepare_cached(
@@ -379,11 +372,5 @@ fn write_grant(
         ])
     })
     .map_err(backend)?;
-    let mut st = conn
-        .prepare_cached("INSERT INTO outbox (adapter, item, not_before_ms) VALUES (?1, ?2, ?3)")
-        .map_err(backend)?;
-    for (adapter, json, at) in deliveries {
-        st.execute(params![adapter, json, at]).map_err(backend)?;
-    }
-    Ok(())
+    insert_outbox(conn, deliveries)
 }

@@ -106,6 +106,32 @@ fn wal_mode(conn: &Connection) -> rusqlite::Result<String> {
     }
 }
 
+/// Outbox rows of `items`: (adapter, the action as JSON, not-before ms).
+pub(super) type OutboxRow = (String, String, i64);
+
+/// Encode `items` as outbox rows.
+fn outbox_rows(items: &[Outgoing]) -> StoreResult<Vec<OutboxRow>> {
+    items
+        .iter()
+        .map(|item| {
+            let json = serde_json::to_string(item)
+                .map_err(|e| StoreError::Backend(format!("encoding an action: {e}")))?;
+            Ok((item.adapter.0.clone(), json, millis(item.at)))
+        })
+        .collect()
+}
+
+/// Append rows to the outbox, in order, inside the caller's transaction.
+fn insert_outbox(conn: &Connection, rows: &[OutboxRow]) -> StoreResult<()> {
+    let mut st = conn
+        .prepare_cached("INSERT INTO outbox (adapter, item, not_before_ms) VALUES (?1, ?2, ?3)")
+        .map_err(backend)?;
+    for (adapter, json, at) in rows {
+        st.execute(params![adapter, json, at]).map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// A time as stored: unix milliseconds.
 fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -206,25 +232,8 @@ fn queued_rows(conn: &Connection, adapter: &str, after: i64, max: usize) -> Stor
 impl OutboxStore for SqliteStore {
     async fn outbox_push(&self, items: &[Outgoing]) -> StoreResult<()> {
         // Encode on the caller's side: the database thread only does SQL.
-        let rows = items
-            .iter()
-            .map(|item| {
-                let json = serde_json::to_string(item)
-                    .map_err(|e| StoreError::Backend(format!("encoding an action: {e}")))?;
-                Ok((item.adapter.0.clone(), json, millis(item.at)))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        self.writer
-            .call(move |conn| {
-                let mut st = conn
-                    .prepare_cached("INSERT INTO outbox (adapter, item, not_before_ms) VALUES (?1, ?2, ?3)")
-                    .map_err(backend)?;
-                for (adapter, json, at) in &rows {
-                    st.execute(params![adapter, json, at]).map_err(backend)?;
-                }
-                Ok(())
-            })
-            .await
+        let rows = outbox_rows(items)?;
+        self.writer.call(move |conn| insert_outbox(conn, &rows)).await
     }
 
     async fn outbox_pending(&self, adapter: &AdapterId, limit: usize) -> StoreResult<Vec<Queued>> {
