@@ -295,3 +295,43 @@ fn the_readme_bot_example_works_as_shown() {
     assert!(texts[2].ends_with("DD-7F3K"), "{text}");
     assert_eq!(texts[3], "🚕 午餐出行券来啦！还剩 2 张，回复「领券」领取。");
 }
+
+#[test]
+fn run_starts_the_shipped_bots_on_the_console_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Write};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("config.yaml"), dir.path().join("config.yaml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("bots/codes")).unwrap();
+    for f in ["didi-welfare.yaml", "community.yaml", "codes/ride.txt"] {
+        std::fs::copy(root.join("bots").join(f), dir.path().join("bots").join(f)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_qunbot"))
+        .current_dir(dir.path())
+        .args(["run", "--log", "warn"])
+        .env_remove("QUNBOT_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all("/as u1 小王\n领券\n".as_bytes()).unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let answer = lines.next().unwrap().unwrap();
+    assert!(
+        answer.contains("[dm → u1] bot: 小王，你的出行券券码：DD-"),
+        "{answer}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    drop(stdin);
+    assert!(
+        dir.path().join("data/qunbot.db").exists(),
+        "state lives in storage.url"
+    );
+}
