@@ -322,7 +322,13 @@ impl Adapter for ConsoleAdapter {
         };
         let mut stdout = tokio::io::stdout();
         let write = async {
-            stdout.write_all(format!("\r{line}\n").as_bytes()).await?;
+            // On a terminal, overwrite the prompt the action interrupts.
+            let lead = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                "\r"
+            } else {
+                ""
+            };
+            stdout.write_all(format!("{lead}{line}\n").as_bytes()).await?;
             stdout.flush().await
         };
         write.await.map_err(|e| SendError::Transient(e.to_string()))
