@@ -1,0 +1,607 @@
+//! The retrieval index of an FAQ: every entry's question variants and answer
+//! as bags of weighted terms, built once when the plugin is built; a query is
+//! only tokenised and scored.
+//!
+//! Terms come from the shared tokenizer ([`crate::text::tokenize`]): English
+//! words stemmed (Snowball), Chinese as character unigrams and bigrams plus
+//! jieba words of three or more characters, after the bot's synonyms and a
+//! few common chat spellings have been folded. A query word the index does
+//! not know that is one or two edits away from a known English word counts
+//! as that word (typos).
+//!
+//! The score of an entry is calibrated to `0..=1` so one threshold fits any
+//! knowledge base: it blends
+//!
+//! - the best variant's weighted Dice overlap with the query (IDF mass the
+//!   two share over their mean mass: 1 when they are the same terms), and
+//! - BM25 coverage of the query by the whole entry (every variant and the
+//!   answer as one document): the share of the query's IDF mass the entry
+//!   contains, with BM25's term saturation and length normalisation, capped
+//!   at 1 per term.
+//!
+//! Query words the index has never seen weigh in at the highest IDF, so a
+//! message that is mostly about something else scores low. A whole question
+//! written again scores 1, and an entry keyword found in the message adds
+//! [`KEYWORD_BONUS`].
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use crate::text::normalize;
+use crate::text::tokenize::{cjk_ngrams, is_cjk, stem_en, words};
+
+/// What an entry keyword found in a message adds to the entry's score.
+pub(crate) const KEYWORD_BONUS: f32 = 0.3;
+
+/// Spellings group members type for a common word, folded before matching
+/// (on top of the bot's own `synonyms`): typos of 券 and 账, and colloquial
+/// question words.
+const BUILTIN_SYNONYMS: &[(&str, &str)] = &[
+    ("劵", "券"),
+    ("优惠卷", "优惠券"),
+    ("红包卷", "红包券"),
+    ("打车卷", "打车券"),
+    ("外卖卷", "外卖券"),
+    ("帐号", "账号"),
+    ("帐户", "账户"),
+    ("在那里", "在哪里"),
+    ("在那儿", "在哪儿"),
+    ("咋", "怎么"),
+    ("啥", "什么"),
+    ("木有", "没有"),
+];
+
+/// English words too common to tell entries apart; they only dilute scores.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "to", "of", "and", "or", "in", "on", "at", "for", "is", "are", "am", "be", "it", "its",
+    "i", "im", "me", "my", "you", "your", "we", "our", "this", "that", "there", "please", "pls", "can",
+    "could", "would", "will", "do", "does", "did", "have", "has", "so", "just", "with", "about", "what",
+    "how", "hi", "hello", "hey", "u", "s", "t", "m", "d", "ll", "ve", "re",
+];
+
+/// Chinese particles and pronouns that carry no topic as single characters.
+const CJK_STOP_CHARS: &str = "的了吗呢啊吧呀哦么嘛我你他她它们是在有个这那一也都就还和与吗";
+
+/// Scoring knobs. [`Tuning::default`] is what ships; the fields exist so
+/// the calibration test can sweep them.
+#[derive(Clone, Debug)]
+pub(crate) struct Tuning {
+    /// Weight of a Chinese character unigram (bigrams and words weigh 1):
+    /// unigrams catch one-character words and typos but are weak evidence.
+    pub(crate) unigram: f32,
+    /// Weight of the answer's terms in the entry document.
+    pub(crate) answer: f32,
+    /// Share of the best-variant Dice in the blend (the rest is entry
+    /// coverage).
+    pub(crate) variant_share: f32,
+    /// BM25 term saturation.
+    pub(crate) k1: f32,
+    /// BM25 length normalisation.
+    pub(crate) b: f32,
+    /// Weight of a term reached through a typo correction.
+    pub(crate) typo: f32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            unigram: 0.4,
+            answer: 0.3,
+            variant_share: 0.5,
+            k1: 1.2,
+            b: 0.75,
+            typo: 0.8,
+        }
+    }
+}
+
+/// One knowledge-base entry as the index sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct EntryText {
+    /// Question variants.
+    pub(crate) questions: Vec<String>,
+    /// The answer text (indexed with a lower weight).
+    pub(crate) answer: String,
+    /// Exact keywords: found anywhere in the normalised message, they add
+    /// [`KEYWORD_BONUS`].
+    pub(crate) keywords: Vec<String>,
+}
+
+/// A scored entry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Scored {
+    /// Index of the entry, in the order the index was built from.
+    pub(crate) entry: usize,
+    /// Calibrated score in `0..=1`.
+    pub(crate) score: f32,
+}
+
+/// Folds synonyms into one spelling before tokenising.
+#[derive(Debug)]
+struct Folder {
+    /// Every spelling to replace, leftmost-longest.
+    automaton: AhoCorasick,
+    /// The replacement of each pattern.
+    to: Vec<String>,
+    /// Whether each pattern is Latin (replaced only as a whole word).
+    latin: Vec<bool>,
+}
+
+impl Folder {
+    fn new(pairs: Vec<(String, String)>) -> Result<Self, String> {
+        let (from, to): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+        let latin = from.iter().map(|f| f.chars().all(|c| !is_cjk(c))).collect();
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&from)
+            .map_err(|e| e.to_string())?;
+        Ok(Self { automaton, to, latin })
+    }
+
+    fn fold(&self, norm: &str) -> String {
+        let mut out = String::with_capacity(norm.len());
+        let mut last = 0;
+        for m in self.automaton.find_iter(norm) {
+            let p = m.pattern().as_usize();
+            if self.latin[p] {
+                let before = norm[..m.start()].chars().next_back();
+                let after = norm[m.end()..].chars().next();
+                if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+                    continue;
+                }
+            }
+            out.push_str(&norm[last..m.start()]);
+            out.push_str(&self.to[p]);
+            last = m.end();
+        }
+        out.push_str(&norm[last..]);
+        out
+    }
+}
+
+/// A term of a text before it is looked up: its string, its weight, and
+/// whether a typo correction may replace it.
+struct RawTerm {
+    text: String,
+    weight: f32,
+    correctable: bool,
+}
+
+/// The built index.
+#[derive(Debug)]
+pub(crate) struct Index {
+    /// Synonym folding applied to questions and messages alike.
+    folder: Folder,
+    /// Term string → id.
+    vocab: HashMap<String, u32>,
+    /// IDF by term id (over entries).
+    idf: Vec<f32>,
+    /// IDF of a term no entry has: that of a term only one entry has.
+    oov_idf: f32,
+    /// Known English stems by length, for typo correction: (stem, id).
+    latin_terms: Vec<(String, u32)>,
+    /// Entry of each variant.
+    variant_entry: Vec<usize>,
+    /// Mass of each variant.
+    variant_mass: Vec<f32>,
+    /// term id → (variant, weight).
+    variant_postings: Vec<Vec<(u32, f32)>>,
+    /// Length of each entry document.
+    entry_len: Vec<f32>,
+    /// Mean entry document length.
+    avg_entry_len: f32,
+    /// term id → (entry, weight) in entry documents.
+    entry_postings: Vec<Vec<(u32, f32)>>,
+    /// Squashed question text → entry: a question written again.
+    exact: HashMap<String, usize>,
+    /// Entry keywords, normalised, in one automaton.
+    keywords: Option<AhoCorasick>,
+    /// The entry of each keyword pattern.
+    keyword_entry: Vec<usize>,
+    /// Number of entries.
+    entries: usize,
+    /// The knobs.
+    tuning: Tuning,
+}
+
+impl Index {
+    /// Build the index of `entries`, with `synonyms` (groups of spellings;
+    /// the first of each group is the one kept).
+    pub(crate) fn build(
+        entries: &[EntryText],
+        synonyms: &[Vec<String>],
+        tuning: Tuning,
+    ) -> Result<Self, String> {
+        let mut pairs: Vec<(String, String)> = BUILTIN_SYNONYMS
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect();
+        for group in synonyms {
+            let mut it = group.iter().map(|s| normalize(s)).filter(|s| !s.is_empty());
+            let Some(head) = it.next() else { continue };
+            for other in it {
+                if other != head {
+                    pairs.push((other, head.clone()));
+                }
+            }
+        }
+        let folder = Folder::new(pairs)?;
+        let mut index = Self {
+            folder,
+            vocab: HashMap::new(),
+            idf: Vec::new(),
+            oov_idf: 0.0,
+            latin_terms: Vec::new(),
+            variant_entry: Vec::new(),
+            variant_mass: Vec::new(),
+            variant_postings: Vec::new(),
+            entry_len: Vec::new(),
+            avg_entry_len: 1.0,
+            entry_postings: Vec::new(),
+            exact: HashMap::new(),
+            keywords: None,
+            keyword_entry: Vec::new(),
+            entries: entries.len(),
+            tuning,
+        };
+
+        // Pass 1: terms of every text, and document frequency over entries.
+        let mut variant_bags: Vec<(usize, Vec<(u32, f32)>)> = Vec::new();
+        let mut entry_bags: Vec<HashMap<u32, f32>> = Vec::with_capacity(entries.len());
+        let mut df: Vec<u32> = Vec::new();
+        for (e, entry) in entries.iter().enumerate() {
+            let mut doc: HashMap<u32, f32> = HashMap::new();
+            for q in &entry.questions {
+                let terms = index.intern(index.terms(q));
+                for &(t, w) in &terms {
+                    *doc.entry(t).or_default() += w;
+                }
+                variant_bags.push((e, terms));
+                let key = squash(&index.folder.fold(&normalize(q)));
+                if !key.is_empty() {
+                    index.exact.entry(key).or_insert(e);
+                }
+            }
+            let answer_weight = index.tuning.answer;
+            for (t, w) in index.intern(index.terms(&entry.answer)) {
+                *doc.entry(t).or_default() += w * answer_weight;
+            }
+            df.resize(index.vocab.len(), 0);
+            for &t in doc.keys() {
+                df[t as usize] += 1;
+            }
+            entry_bags.push(doc);
+        }
+        let n = entries.len().max(1) as f32;
+        let idf_of = |df: f32| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        index.idf = df.iter().map(|&d| idf_of(d as f32)).collect();
+        index.oov_idf = idf_of(1.0);
+
+        // Pass 2: postings.
+        let vocab = index.vocab.len();
+        index.variant_postings = vec![Vec::new(); vocab];
+        index.entry_postings = vec![Vec::new(); vocab];
+        for (v, (e, terms)) in variant_bags.iter().enumerate() {
+            index.variant_entry.push(*e);
+            let mut mass = 0.0;
+            for &(t, w) in terms {
+                mass += index.idf[t as usize] * w;
+                index.variant_postings[t as usize].push((v as u32, w));
+            }
+            index.variant_mass.push(mass);
+        }
+        for (e, doc) in entry_bags.iter().enumerate() {
+            let mut terms: Vec<(u32, f32)> = doc.iter().map(|(&t, &w)| (t, w)).collect();
+            terms.sort_by_key(|&(t, _)| t);
+            index.entry_len.push(terms.iter().map(|&(_, w)| w).sum());
+            for (t, w) in terms {
+                index.entry_postings[t as usize].push((e as u32, w));
+            }
+        }
+        index.avg_entry_len = (index.entry_len.iter().sum::<f32>() / n).max(1.0);
+        let mut latin: Vec<(String, u32)> = index
+            .vocab
+            .iter()
+            .filter(|(s, _)| s.len() >= 3 && s.chars().all(|c| c.is_ascii_lowercase()))
+            .map(|(s, &id)| (s.clone(), id))
+            .collect();
+        latin.sort();
+        index.latin_terms = latin;
+
+        let mut keywords = Vec::new();
+        for (e, entry) in entries.iter().enumerate() {
+            for k in &entry.keywords {
+                let k = index.folder.fold(&normalize(k));
+                if !k.is_empty() {
+                    keywords.push(k);
+                    index.keyword_entry.push(e);
+                }
+            }
+        }
+        if !keywords.is_empty() {
+            index.keywords = Some(AhoCorasick::new(&keywords).map_err(|e| e.to_string())?);
+        }
+        Ok(index)
+    }
+
+    /// Every entry with a positive score for `text`, best first (ties: the
+    /// earlier entry).
+    pub(crate) fn search(&self, text: &str) -> Vec<Scored> {
+        let norm = self.folder.fold(&normalize(text));
+        let mut scores = vec![0.0f32; self.entries];
+        if let Some(&e) = self.exact.get(&squash(&norm)) {
+            scores[e] = 1.0;
+        }
+        let query = self.lookup(self.terms_of_norm(&norm));
+        let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
+        if q_mass > 0.0 {
+            self.score_terms(&query, q_mass, &mut scores);
+        }
+        if let Some(ac) = &self.keywords {
+            let mut hit = vec![false; self.entries];
+            for m in ac.find_overlapping_iter(&norm) {
+                hit[self.keyword_entry[m.pattern().as_usize()]] = true;
+            }
+            for (s, h) in scores.iter_mut().zip(hit) {
+                if h {
+                    *s = (*s + KEYWORD_BONUS).min(1.0);
+                }
+            }
+        }
+        let mut out: Vec<Scored> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, s)| s > 0.0)
+            .map(|(entry, score)| Scored { entry, score })
+            .collect();
+        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry)));
+        out
+    }
+
+    fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32]) {
+        let mut shared = vec![0.0f32; self.variant_entry.len()];
+        let mut cover = vec![0.0f32; self.entries];
+        let (k1, b) = (self.tuning.k1, self.tuning.b);
+        for &(t, wq) in query {
+            let Some(t) = t else { continue };
+            let idf = self.idf[t as usize];
+            for &(v, wv) in &self.variant_postings[t as usize] {
+                shared[v as usize] += idf * wq.min(wv);
+            }
+            for &(e, tf) in &self.entry_postings[t as usize] {
+                let norm = 1.0 - b + b * self.entry_len[e as usize] / self.avg_entry_len;
+                let sat = (tf * (k1 + 1.0) / (tf + k1 * norm)).min(1.0);
+                cover[e as usize] += idf * wq * sat;
+            }
+        }
+        let mut best = vec![0.0f32; self.entries];
+        for (v, &m) in shared.iter().enumerate() {
+            if m > 0.0 {
+                let dice = 2.0 * m / (q_mass + self.variant_mass[v]);
+                let e = self.variant_entry[v];
+                best[e] = best[e].max(dice);
+            }
+        }
+        let share = self.tuning.variant_share;
+        for e in 0..self.entries {
+            let s = share * best[e] + (1.0 - share) * (cover[e] / q_mass);
+            scores[e] = scores[e].max(s.min(1.0));
+        }
+    }
+
+    fn idf_of(&self, t: Option<u32>) -> f32 {
+        t.map_or(self.oov_idf, |t| self.idf[t as usize])
+    }
+
+    /// The terms of `text` as written.
+    fn terms(&self, text: &str) -> Vec<RawTerm> {
+        self.terms_of_norm(&self.folder.fold(&normalize(text)))
+    }
+
+    /// The terms of a normalised, folded text.
+    fn terms_of_norm(&self, norm: &str) -> Vec<RawTerm> {
+        let mut out = Vec::new();
+        for w in words(norm) {
+            if w.chars().all(is_cjk) {
+                if w.chars().count() >= 3 {
+                    out.push(RawTerm {
+                        text: w.to_owned(),
+                        weight: 1.0,
+                        correctable: false,
+                    });
+                }
+            } else if w.chars().any(is_cjk) {
+                out.push(RawTerm {
+                    text: w.to_owned(),
+                    weight: 1.0,
+                    correctable: false,
+                });
+            } else if !STOPWORDS.contains(&w) {
+                out.push(RawTerm {
+                    text: stem_en(w).into_owned(),
+                    weight: 1.0,
+                    correctable: w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()),
+                });
+            }
+        }
+        for g in cjk_ngrams(norm, 1) {
+            if !g.chars().all(|c| CJK_STOP_CHARS.contains(c)) {
+                out.push(RawTerm {
+                    text: g,
+                    weight: self.tuning.unigram,
+                    correctable: false,
+                });
+            }
+        }
+        for g in cjk_ngrams(norm, 2) {
+            if g.chars().count() == 2 {
+                out.push(RawTerm {
+                    text: g,
+                    weight: 1.0,
+                    correctable: false,
+                });
+            }
+        }
+        out
+    }
+
+    /// Ids of terms, adding new ones (build time).
+    fn intern(&mut self, raw: Vec<RawTerm>) -> Vec<(u32, f32)> {
+        let mut bag: HashMap<u32, f32> = HashMap::new();
+        for r in raw {
+            let next = self.vocab.len() as u32;
+            let id = *self.vocab.entry(r.text).or_insert(next);
+            *bag.entry(id).or_default() += r.weight;
+        }
+        let mut terms: Vec<(u32, f32)> = bag.into_iter().collect();
+        terms.sort_by_key(|&(t, _)| t);
+        terms
+    }
+
+    /// Ids of a query's terms (`None`: unknown), with typo correction.
+    fn lookup(&self, raw: Vec<RawTerm>) -> Vec<(Option<u32>, f32)> {
+        let mut bag: Vec<(Option<u32>, f32)> = Vec::with_capacity(raw.len());
+        for r in raw {
+            let (id, w) = match self.vocab.get(&r.text) {
+                Some(&id) => (Some(id), r.weight),
+                None if r.correctable => match self.correct(&r.text) {
+                    Some(id) => (Some(id), r.weight * self.tuning.typo),
+                    None => (None, r.weight),
+                },
+                None => (None, r.weight),
+            };
+            match bag.iter_mut().find(|(t, _)| id.is_some() && *t == id) {
+                Some(slot) => slot.1 += w,
+                None => bag.push((id, w)),
+            }
+        }
+        bag
+    }
+
+    /// The known English term closest to `stem` within one edit (two for
+    /// stems of eight letters or more), if exactly one distance wins.
+    fn correct(&self, stem: &str) -> Option<u32> {
+        let max = if stem.len() >= 8 { 2 } else { 1 };
+        let mut best: Option<(usize, u32)> = None;
+        for (known, id) in &self.latin_terms {
+            if known.len().abs_diff(stem.len()) > max {
+                continue;
+            }
+            let d = strsim::damerau_levenshtein(known, stem);
+            if d <= max && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, *id));
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+}
+
+/// `norm` without spaces and punctuation: two texts that differ only in
+/// those are the same question.
+fn squash(norm: &str) -> String {
+    norm.chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(questions: &[&str], answer: &str) -> EntryText {
+        EntryText {
+            questions: questions.iter().map(|q| (*q).to_owned()).collect(),
+            answer: answer.to_owned(),
+            keywords: Vec::new(),
+        }
+    }
+
+    fn kb() -> Vec<EntryText> {
+        vec![
+            entry(&["优惠券怎么使用？", "领到的券在哪里用"], "下单时选券"),
+            entry(&["退款多久到账", "退款什么时候能到"], "1-3 个工作日"),
+            entry(
+                &["How do I reset my password?", "I forgot my password"],
+                "Tap 'Forgot password'.",
+            ),
+            entry(
+                &["Where is my refund?", "When will I get my money back"],
+                "Refunds take 5 days.",
+            ),
+        ]
+    }
+
+    fn top(index: &Index, text: &str) -> Option<(usize, f32)> {
+        index.search(text).first().map(|s| (s.entry, s.score))
+    }
+
+    #[test]
+    fn a_question_written_again_scores_one() {
+        let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        assert_eq!(top(&index, "优惠券 怎么使用"), Some((0, 1.0)));
+        assert_eq!(top(&index, "i forgot my PASSWORD!!"), Some((2, 1.0)));
+    }
+
+    #[test]
+    fn paraphrases_rank_the_right_entry() {
+        let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        assert_eq!(top(&index, "券怎么用").map(|t| t.0), Some(0));
+        assert_eq!(top(&index, "退款几天到账啊").map(|t| t.0), Some(1));
+        assert_eq!(
+            top(&index, "resetting passwords").map(|t| t.0),
+            Some(2),
+            "stemmed"
+        );
+        assert_eq!(top(&index, "refunded money when").map(|t| t.0), Some(3));
+    }
+
+    #[test]
+    fn unrelated_messages_score_low() {
+        let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        for text in ["今天天气不错", "anyone up for lunch today", "哈哈哈"] {
+            let score = top(&index, text).map_or(0.0, |t| t.1);
+            assert!(score < 0.3, "{text}: {score}");
+        }
+    }
+
+    #[test]
+    fn typos_and_chat_spellings_still_match() {
+        let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        let typo = top(&index, "pasword reset").unwrap();
+        assert_eq!(typo.0, 2);
+        let plain = top(&index, "password reset").unwrap();
+        assert!(typo.1 > 0.5 * plain.1, "{typo:?} vs {plain:?}");
+        // 劵 is folded to 券.
+        assert_eq!(top(&index, "优惠劵怎么使用").map(|t| t.1), Some(1.0));
+    }
+
+    #[test]
+    fn synonyms_fold_into_the_first_spelling() {
+        let without = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        let with = Index::build(&kb(), &[vec!["券".into(), "coupon".into()]], Tuning::default()).unwrap();
+        let before = top(&without, "coupon怎么使用").map_or(0.0, |t| t.1);
+        let after = top(&with, "coupon怎么使用").unwrap();
+        assert_eq!(after.0, 0);
+        assert!(after.1 > before + 0.2, "{after:?} vs {before}");
+        // Latin synonyms replace whole words only.
+        assert_eq!(with.folder.fold("coupons coupon"), "coupons 券");
+    }
+
+    #[test]
+    fn keywords_add_a_bonus() {
+        let mut entries = kb();
+        entries[1].keywords = vec!["到账".into()];
+        let plain = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        let keyed = Index::build(&entries, &[], Tuning::default()).unwrap();
+        let a = plain
+            .search("钱到账了没")
+            .iter()
+            .find(|s| s.entry == 1)
+            .map_or(0.0, |s| s.score);
+        let b = keyed
+            .search("钱到账了没")
+            .iter()
+            .find(|s| s.entry == 1)
+            .map_or(0.0, |s| s.score);
+        assert!((b - a - KEYWORD_BONUS).abs() < 1e-4, "{a} → {b}");
+    }
+}
