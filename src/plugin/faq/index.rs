@@ -79,6 +79,24 @@ pub(crate) struct Tuning {
     pub(crate) k1: f32,
     /// BM25 length normalisation.
     pub(crate) b: f32,
+    /// Weight of each character 4-gram of an English word (with word
+    /// boundaries); 0 turns them off.
+    pub(crate) latin_ngram: f32,
+    /// Weight of a pair of adjacent English words ("carry on"); 0 turns
+    /// them off.
+    pub(crate) latin_bigram: f32,
+    /// Weight of the second-best variant's Dice, added to the best's (an
+    /// entry two variants agree on is likelier).
+    pub(crate) second: f32,
+    /// Whether the answer also counts as a variant for Dice.
+    pub(crate) answer_variant: bool,
+    /// Weight of a Chinese bigram that straddles a jieba word boundary
+    /// (bigrams that are words weigh 1).
+    pub(crate) cross_bigram: f32,
+    /// Weight of an unknown Latin term in a Chinese message.
+    pub(crate) oov_latin_in_chinese: f32,
+    /// Weight of a Chinese character trigram; 0 turns them off.
+    pub(crate) trigram: f32,
     /// Weight of a term reached through a typo correction.
     pub(crate) typo: f32,
 }
@@ -86,12 +104,19 @@ pub(crate) struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Self {
-            unigram: 0.4,
-            answer: 0.3,
+            unigram: 0.8,
+            answer: 1.0,
             variant_share: 0.5,
             k1: 1.2,
             b: 0.75,
             typo: 0.8,
+            latin_ngram: 0.2,
+            latin_bigram: 0.5,
+            second: 0.5,
+            answer_variant: true,
+            cross_bigram: 0.5,
+            oov_latin_in_chinese: 0.1,
+            trigram: 0.0,
         }
     }
 }
@@ -166,6 +191,8 @@ struct RawTerm {
     text: String,
     weight: f32,
     correctable: bool,
+    /// From Latin letters or digits (names and titles inside Chinese text).
+    latin: bool,
 }
 
 /// The built index.
@@ -264,8 +291,12 @@ impl Index {
                 }
             }
             let answer_weight = index.tuning.answer;
-            for (t, w) in index.intern(index.terms(&entry.answer)) {
+            let answer_terms = index.intern(index.terms(&entry.answer));
+            for &(t, w) in &answer_terms {
                 *doc.entry(t).or_default() += w * answer_weight;
+            }
+            if index.tuning.answer_variant {
+                variant_bags.push((e, answer_terms));
             }
             df.resize(index.vocab.len(), 0);
             for &t in doc.keys() {
@@ -333,7 +364,7 @@ impl Index {
         if let Some(&e) = self.exact.get(&squash(&norm)) {
             scores[e] = 1.0;
         }
-        let query = self.lookup(self.terms_of_norm(&norm));
+        let query = self.lookup(self.terms_of_norm(&norm), norm.chars().any(is_cjk));
         let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
         if q_mass > 0.0 {
             self.score_terms(&query, q_mass, &mut scores);
@@ -376,12 +407,22 @@ impl Index {
             }
         }
         let mut best = vec![0.0f32; self.entries];
+        let mut second = vec![0.0f32; self.entries];
         for (v, &m) in shared.iter().enumerate() {
             if m > 0.0 {
                 let dice = 2.0 * m / (q_mass + self.variant_mass[v]);
                 let e = self.variant_entry[v];
-                best[e] = best[e].max(dice);
+                if dice > best[e] {
+                    second[e] = best[e];
+                    best[e] = dice;
+                } else if dice > second[e] {
+                    second[e] = dice;
+                }
             }
+        }
+        let s2 = self.tuning.second;
+        for e in 0..self.entries {
+            best[e] = (best[e] + s2 * second[e]) / (1.0 + s2);
         }
         let share = self.tuning.variant_share;
         for e in 0..self.entries {
@@ -402,13 +443,33 @@ impl Index {
     /// The terms of a normalised, folded text.
     fn terms_of_norm(&self, norm: &str) -> Vec<RawTerm> {
         let mut out = Vec::new();
-        for w in words(norm) {
+        let segmented = words(norm);
+        if self.tuning.latin_bigram > 0.0 {
+            let latin: Vec<&str> = segmented.iter().copied().filter(|w| w.is_ascii()).collect();
+            for pair in latin.windows(2) {
+                out.push(RawTerm {
+                    text: format!("{} {}", stem_en(pair[0]), stem_en(pair[1])),
+                    weight: self.tuning.latin_bigram,
+                    correctable: false,
+                    latin: true,
+                });
+            }
+        }
+        // Two-character words: bigrams that are words weigh more than
+        // bigrams across a word boundary.
+        let pairs: std::collections::HashSet<&str> = segmented
+            .iter()
+            .copied()
+            .filter(|w| w.chars().count() == 2 && w.chars().all(is_cjk))
+            .collect();
+        for &w in &segmented {
             if w.chars().all(is_cjk) {
                 if w.chars().count() >= 3 {
                     out.push(RawTerm {
                         text: w.to_owned(),
                         weight: 1.0,
                         correctable: false,
+                        latin: false,
                     });
                 }
             } else if w.chars().any(is_cjk) {
@@ -416,13 +477,38 @@ impl Index {
                     text: w.to_owned(),
                     weight: 1.0,
                     correctable: false,
+                    latin: false,
                 });
             } else if !STOPWORDS.contains(&w) {
                 out.push(RawTerm {
                     text: stem_en(w).into_owned(),
                     weight: 1.0,
                     correctable: w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()),
+                    latin: true,
                 });
+                if self.tuning.latin_ngram > 0.0 && w.len() >= 4 && w.is_ascii() {
+                    let padded: Vec<u8> = format!("^{w}$").into_bytes();
+                    for g in padded.windows(4) {
+                        out.push(RawTerm {
+                            text: format!("#{}", String::from_utf8_lossy(g)),
+                            weight: self.tuning.latin_ngram,
+                            correctable: false,
+                            latin: true,
+                        });
+                    }
+                }
+            }
+        }
+        if self.tuning.trigram > 0.0 {
+            for g in cjk_ngrams(norm, 3) {
+                if g.chars().count() == 3 {
+                    out.push(RawTerm {
+                        text: g,
+                        weight: self.tuning.trigram,
+                        correctable: false,
+                        latin: false,
+                    });
+                }
             }
         }
         for g in cjk_ngrams(norm, 1) {
@@ -431,15 +517,22 @@ impl Index {
                     text: g,
                     weight: self.tuning.unigram,
                     correctable: false,
+                    latin: false,
                 });
             }
         }
         for g in cjk_ngrams(norm, 2) {
             if g.chars().count() == 2 {
+                let weight = if pairs.contains(g.as_str()) {
+                    1.0
+                } else {
+                    self.tuning.cross_bigram
+                };
                 out.push(RawTerm {
                     text: g,
-                    weight: 1.0,
+                    weight,
                     correctable: false,
+                    latin: false,
                 });
             }
         }
@@ -460,16 +553,23 @@ impl Index {
     }
 
     /// Ids of a query's terms (`None`: unknown), with typo correction.
-    fn lookup(&self, raw: Vec<RawTerm>) -> Vec<(Option<u32>, f32)> {
+    fn lookup(&self, raw: Vec<RawTerm>, chinese: bool) -> Vec<(Option<u32>, f32)> {
         let mut bag: Vec<(Option<u32>, f32)> = Vec::with_capacity(raw.len());
         for r in raw {
+            // Unknown Latin words inside Chinese text are mostly names and
+            // titles: weak evidence against a match.
+            let unknown = if r.latin && chinese {
+                r.weight * self.tuning.oov_latin_in_chinese
+            } else {
+                r.weight
+            };
             let (id, w) = match self.vocab.get(&r.text) {
                 Some(&id) => (Some(id), r.weight),
                 None if r.correctable => match self.correct(&r.text) {
                     Some(id) => (Some(id), r.weight * self.tuning.typo),
-                    None => (None, r.weight),
+                    None => (None, unknown),
                 },
-                None => (None, r.weight),
+                None => (None, unknown),
             };
             match bag.iter_mut().find(|(t, _)| id.is_some() && *t == id) {
                 Some(slot) => slot.1 += w,
@@ -578,8 +678,8 @@ mod tests {
     fn synonyms_fold_into_the_first_spelling() {
         let without = Index::build(&kb(), &[], Tuning::default()).unwrap();
         let with = Index::build(&kb(), &[vec!["券".into(), "coupon".into()]], Tuning::default()).unwrap();
-        let before = top(&without, "coupon怎么使用").map_or(0.0, |t| t.1);
-        let after = top(&with, "coupon怎么使用").unwrap();
+        let before = top(&without, "coupon").map_or(0.0, |t| t.1);
+        let after = top(&with, "coupon").unwrap();
         assert_eq!(after.0, 0);
         assert!(after.1 > before + 0.2, "{after:?} vs {before}");
         // Latin synonyms replace whole words only.
