@@ -30,6 +30,21 @@ async fn cron_slots_cross_a_day_boundary_in_shanghai_time() {
     check_case("cron_day_boundary").await;
 }
 
+/// A Chinese FAQ read from a file: paraphrases, chat spellings (咋, 卷) and a
+/// listed synonym answer; chatter stays silent; cooldown per entry and
+/// group; `/faq`; a direct message is answered directly.
+#[tokio::test]
+async fn faq_chinese_answers_stays_silent_and_cools_down() {
+    check_case("faq_zh").await;
+}
+
+/// An English FAQ with `only_questions`: a typo still matches, statements
+/// and chatter stay silent, a per-entry `cooldown: 0s` overrides the bot's.
+#[tokio::test]
+async fn faq_english_only_questions_and_cooldowns() {
+    check_case("faq_en").await;
+}
+
 #[tokio::test]
 async fn every_case_folder_is_tested() {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
@@ -39,14 +54,14 @@ async fn every_case_folder_is_tested() {
     names.sort();
     assert_eq!(
         names,
-        ["autoreply", "cron_day_boundary", "welcome"],
+        ["autoreply", "cron_day_boundary", "faq_en", "faq_zh", "welcome"],
         "add a test for each new case"
     );
 }
 
 #[tokio::test]
 async fn replay_is_byte_for_byte_deterministic() {
-    for name in ["autoreply", "cron_day_boundary", "welcome"] {
+    for name in ["autoreply", "cron_day_boundary", "faq_en", "faq_zh", "welcome"] {
         let dir = util::transcripts().join(name);
         let input = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
         let a = util::simulate(&dir, &input).await;
