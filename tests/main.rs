@@ -6,6 +6,7 @@
 //!   delivery through failing adapters.
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
+//! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
 
@@ -14,6 +15,7 @@
 mod cli;
 mod config;
 mod daemon;
+mod faq;
 mod outbox;
 mod simulate;
 mod storage;
