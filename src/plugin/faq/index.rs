@@ -50,6 +50,43 @@ const BUILTIN_SYNONYMS: &[(&str, &str)] = &[
     ("咋", "怎么"),
     ("啥", "什么"),
     ("木有", "没有"),
+    ("领卷", "领券"),
+    ("用卷", "用券"),
+    ("抢卷", "抢券"),
+    ("的卷", "的券"),
+    ("张卷", "张券"),
+    ("卷包", "券包"),
+    ("卷码", "券码"),
+    ("到帐", "到账"),
+    ("帐单", "账单"),
+];
+
+/// English words members mix into Chinese messages, folded to the Chinese
+/// word only in text that has Chinese characters (an English knowledge base
+/// keeps its own words).
+const LOANWORDS: &[(&str, &str)] = &[
+    ("coupon", "券"),
+    ("coupons", "券"),
+    ("voucher", "券"),
+    ("refund", "退款"),
+    ("refunds", "退款"),
+    ("vip", "会员"),
+    ("member", "会员"),
+    ("membership", "会员"),
+    ("invoice", "发票"),
+    ("fapiao", "发票"),
+    ("expired", "过期"),
+    ("expire", "过期"),
+    ("points", "积分"),
+    ("order", "订单"),
+    ("account", "账号"),
+    ("password", "密码"),
+    ("customer service", "客服"),
+    ("kefu", "客服"),
+    ("cancel", "取消"),
+    ("login", "登录"),
+    ("newbie", "新人"),
+    ("bug", "故障"),
 ];
 
 /// English words too common to tell entries apart; they only dilute scores.
@@ -151,24 +188,43 @@ struct Folder {
     to: Vec<String>,
     /// Whether each pattern is Latin (replaced only as a whole word).
     latin: Vec<bool>,
+    /// Whether each pattern applies only to text with Chinese characters.
+    mixed_only: Vec<bool>,
 }
 
 impl Folder {
-    fn new(pairs: Vec<(String, String)>) -> Result<Self, String> {
-        let (from, to): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+    /// `pairs`: (spelling, replacement, only in text with Chinese).
+    fn new(pairs: Vec<(String, String, bool)>) -> Result<Self, String> {
+        let mut from = Vec::with_capacity(pairs.len());
+        let mut to = Vec::with_capacity(pairs.len());
+        let mut mixed_only = Vec::with_capacity(pairs.len());
+        for (f, t, m) in pairs {
+            from.push(f);
+            to.push(t);
+            mixed_only.push(m);
+        }
         let latin = from.iter().map(|f| f.chars().all(|c| !is_cjk(c))).collect();
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(&from)
             .map_err(|e| e.to_string())?;
-        Ok(Self { automaton, to, latin })
+        Ok(Self {
+            automaton,
+            to,
+            latin,
+            mixed_only,
+        })
     }
 
     fn fold(&self, norm: &str) -> String {
         let mut out = String::with_capacity(norm.len());
         let mut last = 0;
+        let chinese = norm.chars().any(is_cjk);
         for m in self.automaton.find_iter(norm) {
             let p = m.pattern().as_usize();
+            if self.mixed_only[p] && !chinese {
+                continue;
+            }
             if self.latin[p] {
                 let before = norm[..m.start()].chars().next_back();
                 let after = norm[m.end()..].chars().next();
@@ -240,19 +296,27 @@ impl Index {
         synonyms: &[Vec<String>],
         tuning: Tuning,
     ) -> Result<Self, String> {
-        let mut pairs: Vec<(String, String)> = BUILTIN_SYNONYMS
-            .iter()
-            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
-            .collect();
+        // The bot's own synonyms come first: on the same spelling they win.
+        let mut pairs: Vec<(String, String, bool)> = Vec::new();
         for group in synonyms {
             let mut it = group.iter().map(|s| normalize(s)).filter(|s| !s.is_empty());
             let Some(head) = it.next() else { continue };
             for other in it {
                 if other != head {
-                    pairs.push((other, head.clone()));
+                    pairs.push((other, head.clone(), false));
                 }
             }
         }
+        pairs.extend(
+            BUILTIN_SYNONYMS
+                .iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned(), false))
+                .chain(
+                    LOANWORDS
+                        .iter()
+                        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned(), true)),
+                ),
+        );
         let folder = Folder::new(pairs)?;
         let mut index = Self {
             folder,
@@ -684,6 +748,15 @@ mod tests {
         assert!(after.1 > before + 0.2, "{after:?} vs {before}");
         // Latin synonyms replace whole words only.
         assert_eq!(with.folder.fold("coupons coupon"), "coupons 券");
+    }
+
+    #[test]
+    fn english_words_in_chinese_text_count_as_chinese() {
+        let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        assert_eq!(index.folder.fold("refund 要多久"), "退款 要多久");
+        assert_eq!(index.folder.fold("where is my refund"), "where is my refund", "English stays");
+        assert_eq!(top(&index, "refund多久到账").map(|t| t.0), Some(1));
+        assert_eq!(top(&index, "where is my refund").map(|t| t.0), Some(3));
     }
 
     #[test]
