@@ -754,7 +754,11 @@ mod tests {
     fn english_words_in_chinese_text_count_as_chinese() {
         let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
         assert_eq!(index.folder.fold("refund 要多久"), "退款 要多久");
-        assert_eq!(index.folder.fold("where is my refund"), "where is my refund", "English stays");
+        assert_eq!(
+            index.folder.fold("where is my refund"),
+            "where is my refund",
+            "English stays"
+        );
         assert_eq!(top(&index, "refund多久到账").map(|t| t.0), Some(1));
         assert_eq!(top(&index, "where is my refund").map(|t| t.0), Some(3));
     }

@@ -6,7 +6,6 @@
 //! (network, status, timeout, an empty or unparsable reply) falls back to the
 //! entry's own answer.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -69,6 +68,10 @@ pub(crate) enum LlmError {
 /// A configured endpoint.
 #[derive(Debug)]
 pub(crate) struct Llm {
+    /// Shared by every request of this plugin (its connection pool and TLS
+    /// set-up are reused). One per plugin rather than per process: a
+    /// client's pooled connections belong to the runtime that opened them.
+    client: reqwest::Client,
     /// `{base_url}/chat/completions`.
     url: String,
     model: String,
@@ -87,13 +90,6 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<secret>")
     }
-}
-
-/// One HTTP client for every plugin of the process (connection pools and
-/// TLS set-up are shared).
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(reqwest::Client::new)
 }
 
 #[derive(Deserialize)]
@@ -115,6 +111,7 @@ struct ChoiceMessage {
 impl Llm {
     pub(crate) fn new(config: LlmConfig) -> Self {
         Self {
+            client: reqwest::Client::new(),
             url: format!("{}/chat/completions", config.base_url.trim_end_matches('/')),
             model: config.model,
             api_key: config.api_key.filter(|k| !k.is_empty()).map(Secret),
@@ -138,7 +135,7 @@ impl Llm {
                 {"role": "user", "content": format!("{context}\nMember's message: {message}")},
             ],
         });
-        let mut request = client().post(&self.url).json(&body).timeout(self.timeout);
+        let mut request = self.client.post(&self.url).json(&body).timeout(self.timeout);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(&key.0);
         }
