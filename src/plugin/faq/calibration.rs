@@ -16,12 +16,14 @@ use crate::config::Options;
 ///
 /// The floors are the figures reached when the defaults were set, less one
 /// point; where the floor is under the target, the target is not met yet
-/// (issue 5: the Chinese sets).
+/// (issue 5: the Chinese sets, and clinc150 by 0.8 points: the default
+/// threshold trades that for silence on out-of-scope messages, see
+/// [`DEFAULT_THRESHOLD`]).
 const TARGETS: &[(&str, f64, f64)] = &[
-    ("clinc150", 0.70, 0.695),
-    ("banking77", 0.55, 0.575),
-    ("xsid_zh", 0.80, 0.735),
-    ("ride_zh", 0.65, 0.545),
+    ("clinc150", 0.70, 0.685),
+    ("banking77", 0.55, 0.57),
+    ("xsid_zh", 0.80, 0.72),
+    ("ride_zh", 0.65, 0.58),
 ];
 
 struct Set {

@@ -48,8 +48,11 @@ use llm::Llm;
 
 /// The default `threshold`: calibrated on the development sets of four
 /// knowledge bases (English and Chinese, 10 to 150 entries) so that a
-/// member gets an answer only when the match is clear.
-pub const DEFAULT_THRESHOLD: f32 = 0.18;
+/// member gets an answer only when the match is clear. Each set's best
+/// threshold lies between 0.13 and 0.22; 0.2 keeps accuracy steady as the
+/// share of out-of-scope messages grows from 15% to 25% (a lower one
+/// answers more chatter), since a wrong answer is worse than none.
+pub const DEFAULT_THRESHOLD: f32 = 0.20;
 
 /// Options of `use: faq`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
