@@ -26,15 +26,21 @@ enum Mode {
 /// One request the server received.
 #[derive(Debug, Clone)]
 struct Seen {
+    /// `POST /v1/chat/completions HTTP/1.1`.
     request_line: String,
+    /// The Authorization header, if sent.
     authorization: Option<String>,
+    /// The JSON body.
     body: Value,
 }
 
 /// A chat-completions server on 127.0.0.1:0.
 struct FakeLlm {
+    /// What the bot's `llm.base_url` is set to.
     base_url: String,
+    /// Every request received, in order.
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// The accept loop; aborted on drop.
     task: JoinHandle<()>,
 }
 

@@ -41,21 +41,32 @@ pub(crate) struct Args {
 /// One labelled query.
 #[derive(Deserialize)]
 struct Query {
+    /// The message.
     text: String,
+    /// The entry that should answer, or none for silence.
     expect: Option<String>,
 }
 
 /// Counts, then figures.
 #[derive(Default)]
 struct Tally {
+    /// Queries.
     n: usize,
+    /// Queries with an expected entry.
     in_scope: usize,
+    /// In-scope queries whose best entry (threshold ignored) is the expected one.
     top1: usize,
+    /// Queries that expect silence.
     oos: usize,
+    /// Queries left unanswered.
     silent: usize,
+    /// Out-of-scope queries left unanswered.
     silent_oos: usize,
+    /// Answers with the expected entry.
     answered_right: usize,
+    /// Answers with another entry, or to out-of-scope queries.
     answered_wrong: usize,
+    /// Time spent in the plugin.
     time: Duration,
 }
 

@@ -26,8 +26,11 @@ const TARGETS: &[(&str, f64, f64)] = &[
     ("ride_zh", 0.65, 0.58),
 ];
 
+/// One data set, loaded.
 struct Set {
+    /// The knowledge base.
     entries: Vec<EntryText>,
+    /// Entry ids, by index.
     ids: Vec<String>,
     /// (text, expected entry index or None).
     queries: Vec<(String, Option<usize>)>,
@@ -212,15 +215,19 @@ fn sweep() {
 }
 
 /// `cargo test --lib faq::calibration::errors -- --ignored --nocapture`:
-/// the wrong top-1 and the silenced or answered out-of-scope queries of
-/// the set named by the first line of `target/faq-errors-set` (default ride_zh).
+/// every dev query of every set with its expected entry and the three best
+/// entries, marked `ok` when the best is the expected one (`-`: silence
+/// expected). Filter with grep.
 #[test]
 #[ignore = "prints error analysis"]
 fn errors() {
-    let name = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/target/faq-errors-set"))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "ride_zh".into());
-    let Some(set) = load(&name) else { return };
+    for &(name, _, _) in TARGETS {
+        print_errors(name);
+    }
+}
+
+fn print_errors(name: &str) {
+    let Some(set) = load(name) else { return };
     let index = Index::build(&set.entries, &[], Tuning::default()).expect("index");
     for (text, want) in &set.queries {
         let found = index.search(text);

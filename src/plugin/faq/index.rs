@@ -244,8 +244,11 @@ impl Folder {
 /// A term of a text before it is looked up: its string, its weight, and
 /// whether a typo correction may replace it.
 struct RawTerm {
+    /// The term as indexed (a stem, a Chinese n-gram or word…).
     text: String,
+    /// Its weight in the text.
     weight: f32,
+    /// Whether an unknown term may be corrected as a typo.
     correctable: bool,
     /// From Latin letters or digits (names and titles inside Chinese text).
     latin: bool,

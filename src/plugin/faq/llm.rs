@@ -74,12 +74,15 @@ pub(crate) struct Llm {
     client: reqwest::Client,
     /// `{base_url}/chat/completions`.
     url: String,
+    /// The model name sent with every request.
     model: String,
     /// Kept out of Debug output.
     api_key: Option<Secret>,
+    /// Bound on the whole request.
     timeout: Duration,
     /// How many matched entries the model sees.
     pub(crate) max_entries: usize,
+    /// The system prompt.
     system: String,
 }
 
@@ -92,18 +95,24 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The part of a chat-completions reply the plugin reads.
 #[derive(Deserialize)]
 struct Completion {
+    /// The alternatives; the first one is used.
     choices: Vec<Choice>,
 }
 
+/// One alternative of a reply.
 #[derive(Deserialize)]
 struct Choice {
+    /// The assistant's message.
     message: ChoiceMessage,
 }
 
+/// The assistant's message.
 #[derive(Deserialize)]
 struct ChoiceMessage {
+    /// Its text; absent or null for tool calls, which count as empty.
     #[serde(default)]
     content: Option<String>,
 }

@@ -242,12 +242,15 @@ fn read_entries(path: &Path) -> Result<Vec<EntryConfig>, Vec<ConfigError>> {
 /// A compiled entry.
 #[derive(Debug)]
 struct Entry {
+    /// The entry's id, for reasons and logs.
     id: String,
+    /// The answer as written.
     answer: String,
     /// What `/faq` lists.
     title: String,
     /// Shown to the LLM as the entry's question.
     first_question: String,
+    /// How long the entry stays quiet in a chat after answering there.
     cooldown: std::time::Duration,
 }
 
@@ -266,11 +269,15 @@ pub struct Match {
 /// The running plugin.
 #[derive(Debug)]
 pub struct Faq {
+    /// The entries, in the order the index numbers them.
     entries: Vec<Entry>,
     /// Built once, at build time (and so again on every reload).
     index: Index,
+    /// The score the best entry needs.
     threshold: f32,
+    /// Answer only messages that read as questions.
     only_questions: bool,
+    /// The phrasing endpoint, if configured.
     llm: Option<Llm>,
     /// Language of the `/faq` listing.
     locale: Locale,
