@@ -239,7 +239,7 @@ fn print_errors(name: &str) {
         let want = want.map_or("-", |w| set.ids[w].as_str());
         let ok = found.first().map(|s| set.ids[s.entry].as_str()) == Some(want);
         println!(
-            "{} {want:<28} {text}  => {}",
+            "{name} {} {want:<28} {text}  => {}",
             if ok { "ok " } else { "BAD" },
             top.join(" ")
         );
