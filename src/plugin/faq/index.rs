@@ -19,6 +19,12 @@
 //!   contains, with BM25's term saturation and length normalisation, capped
 //!   at 1 per term.
 //!
+//! Entries are ordered by the same blend in which each Chinese term of the
+//! entry coverage counts in proportion to the share of the entry's
+//! questions that have it (its core words, not a one-off name); the
+//! threshold sees the plain blend, whose scale is the same in both
+//! languages.
+//!
 //! Query words the index has never seen weigh in at the highest IDF, so a
 //! message that is mostly about something else scores low. A whole question
 //! written again scores 1, and an entry keyword found in the message adds
@@ -132,6 +138,10 @@ pub(crate) struct Tuning {
     pub(crate) cross_bigram: f32,
     /// Weight of an unknown Latin term in a Chinese message.
     pub(crate) oov_latin_in_chinese: f32,
+    /// Exponent of the share of an entry's questions that have a term, in
+    /// entry coverage: terms most variants share are the entry's core, a
+    /// name in one variant is incidental. 0 turns it off.
+    pub(crate) core: f32,
     /// Weight of a Chinese character trigram; 0 turns them off.
     pub(crate) trigram: f32,
     /// Weight of a term reached through a typo correction.
@@ -154,6 +164,7 @@ impl Default for Tuning {
             cross_bigram: 0.5,
             oov_latin_in_chinese: 0.1,
             trigram: 0.0,
+            core: 1.0,
         }
     }
 }
@@ -261,6 +272,8 @@ pub(crate) struct Index {
     folder: Folder,
     /// Term string → id.
     vocab: HashMap<String, u32>,
+    /// Whether each term (by id) is Latin.
+    latin: Vec<bool>,
     /// IDF by term id (over entries).
     idf: Vec<f32>,
     /// IDF of a term no entry has: that of a term only one entry has.
@@ -278,7 +291,7 @@ pub(crate) struct Index {
     /// Mean entry document length.
     avg_entry_len: f32,
     /// term id → (entry, weight) in entry documents.
-    entry_postings: Vec<Vec<(u32, f32)>>,
+    entry_postings: Vec<Vec<(u32, f32, f32)>>,
     /// Squashed question text → entry: a question written again.
     exact: HashMap<String, usize>,
     /// Entry keywords, normalised, in one automaton.
@@ -324,6 +337,7 @@ impl Index {
         let mut index = Self {
             folder,
             vocab: HashMap::new(),
+            latin: Vec::new(),
             idf: Vec::new(),
             oov_idf: 0.0,
             latin_terms: Vec::new(),
@@ -343,13 +357,18 @@ impl Index {
         // Pass 1: terms of every text, and document frequency over entries.
         let mut variant_bags: Vec<(usize, Vec<(u32, f32)>)> = Vec::new();
         let mut entry_bags: Vec<HashMap<u32, f32>> = Vec::with_capacity(entries.len());
+        // Per entry: term → share of its questions that have it.
+        let mut entry_shares: Vec<HashMap<u32, f32>> = Vec::with_capacity(entries.len());
         let mut df: Vec<u32> = Vec::new();
         for (e, entry) in entries.iter().enumerate() {
             let mut doc: HashMap<u32, f32> = HashMap::new();
+            let mut share: HashMap<u32, f32> = HashMap::new();
+            let per_question = 1.0 / entry.questions.len().max(1) as f32;
             for q in &entry.questions {
                 let terms = index.intern(index.terms(q));
                 for &(t, w) in &terms {
                     *doc.entry(t).or_default() += w;
+                    *share.entry(t).or_default() += per_question;
                 }
                 variant_bags.push((e, terms));
                 let key = squash(&index.folder.fold(&normalize(q)));
@@ -361,7 +380,9 @@ impl Index {
             let answer_terms = index.intern(index.terms(&entry.answer));
             for &(t, w) in &answer_terms {
                 *doc.entry(t).or_default() += w * answer_weight;
+                *share.entry(t).or_default() += per_question * answer_weight;
             }
+            entry_shares.push(share);
             if index.tuning.answer_variant {
                 variant_bags.push((e, answer_terms));
             }
@@ -394,7 +415,8 @@ impl Index {
             terms.sort_by_key(|&(t, _)| t);
             index.entry_len.push(terms.iter().map(|&(_, w)| w).sum());
             for (t, w) in terms {
-                index.entry_postings[t as usize].push((e as u32, w));
+                let share = entry_shares[e].get(&t).copied().unwrap_or(0.0).min(1.0);
+                index.entry_postings[t as usize].push((e as u32, w, share));
             }
         }
         index.avg_entry_len = (index.entry_len.iter().sum::<f32>() / n).max(1.0);
@@ -428,38 +450,48 @@ impl Index {
     pub(crate) fn search(&self, text: &str) -> Vec<Scored> {
         let norm = self.folder.fold(&normalize(text));
         let mut scores = vec![0.0f32; self.entries];
+        // What entries are ordered by (see `Tuning::core`); `scores` is
+        // what the threshold sees.
+        let mut rank = vec![0.0f32; self.entries];
         if let Some(&e) = self.exact.get(&squash(&norm)) {
             scores[e] = 1.0;
+            rank[e] = 1.0;
         }
         let query = self.lookup(self.terms_of_norm(&norm), norm.chars().any(is_cjk));
         let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
         if q_mass > 0.0 {
-            self.score_terms(&query, q_mass, &mut scores);
+            self.score_terms(&query, q_mass, &mut scores, &mut rank);
         }
         if let Some(ac) = &self.keywords {
             let mut hit = vec![false; self.entries];
             for m in ac.find_overlapping_iter(&norm) {
                 hit[self.keyword_entry[m.pattern().as_usize()]] = true;
             }
-            for (s, h) in scores.iter_mut().zip(hit) {
+            for ((s, r), h) in scores.iter_mut().zip(rank.iter_mut()).zip(hit) {
                 if h {
                     *s = (*s + KEYWORD_BONUS).min(1.0);
+                    *r = (*r + KEYWORD_BONUS).min(1.0);
                 }
             }
         }
-        let mut out: Vec<Scored> = scores
+        let mut out: Vec<(f32, Scored)> = scores
             .into_iter()
             .enumerate()
             .filter(|&(_, s)| s > 0.0)
-            .map(|(entry, score)| Scored { entry, score })
+            .map(|(entry, score)| (rank[entry], Scored { entry, score }))
             .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.entry.cmp(&b.entry)));
-        out
+        out.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(b.1.score.total_cmp(&a.1.score))
+                .then(a.1.entry.cmp(&b.1.entry))
+        });
+        out.into_iter().map(|(_, s)| s).collect()
     }
 
-    fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32]) {
+    fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32], rank: &mut [f32]) {
         let mut shared = vec![0.0f32; self.variant_entry.len()];
         let mut cover = vec![0.0f32; self.entries];
+        let mut core_cover = vec![0.0f32; self.entries];
         let (k1, b) = (self.tuning.k1, self.tuning.b);
         for &(t, wq) in query {
             let Some(t) = t else { continue };
@@ -467,10 +499,16 @@ impl Index {
             for &(v, wv) in &self.variant_postings[t as usize] {
                 shared[v as usize] += idf * wq.min(wv);
             }
-            for &(e, tf) in &self.entry_postings[t as usize] {
+            for &(e, tf, share) in &self.entry_postings[t as usize] {
                 let norm = 1.0 - b + b * self.entry_len[e as usize] / self.avg_entry_len;
                 let sat = (tf * (k1 + 1.0) / (tf + k1 * norm)).min(1.0);
+                let core = if self.tuning.core > 0.0 && !self.latin[t as usize] {
+                    share.powf(self.tuning.core)
+                } else {
+                    1.0
+                };
                 cover[e as usize] += idf * wq * sat;
+                core_cover[e as usize] += idf * wq * sat * core;
             }
         }
         let mut best = vec![0.0f32; self.entries];
@@ -495,6 +533,8 @@ impl Index {
         for e in 0..self.entries {
             let s = share * best[e] + (1.0 - share) * (cover[e] / q_mass);
             scores[e] = scores[e].max(s.min(1.0));
+            let r = share * best[e] + (1.0 - share) * (core_cover[e] / q_mass);
+            rank[e] = rank[e].max(r.min(1.0));
         }
     }
 
@@ -612,6 +652,9 @@ impl Index {
         for r in raw {
             let next = self.vocab.len() as u32;
             let id = *self.vocab.entry(r.text).or_insert(next);
+            if id == next {
+                self.latin.push(r.latin);
+            }
             *bag.entry(id).or_default() += r.weight;
         }
         let mut terms: Vec<(u32, f32)> = bag.into_iter().collect();
