@@ -7,6 +7,7 @@
 //! - `crash`: `kill -9` of the real daemon mid coupon drop, then a restart on the same file.
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
+//! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
 
@@ -16,6 +17,7 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod faq;
 mod outbox;
 mod simulate;
 mod storage;

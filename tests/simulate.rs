@@ -30,6 +30,21 @@ async fn cron_slots_cross_a_day_boundary_in_shanghai_time() {
     check_case("cron_day_boundary").await;
 }
 
+/// A Chinese FAQ read from a file: paraphrases, chat spellings (咋, 卷) and a
+/// listed synonym answer; chatter stays silent; cooldown per entry and
+/// group; `/faq`; a direct message is answered directly.
+#[tokio::test]
+async fn faq_chinese_answers_stays_silent_and_cools_down() {
+    check_case("faq_zh").await;
+}
+
+/// An English FAQ with `only_questions`: a typo still matches, statements
+/// and chatter stay silent, a per-entry `cooldown: 0s` overrides the bot's.
+#[tokio::test]
+async fn faq_english_only_questions_and_cooldowns() {
+    check_case("faq_en").await;
+}
+
 #[tokio::test]
 async fn coupons_claims_limits_windows_and_live_pool_state_in_promotions() {
     check_case("coupons").await;

@@ -11,6 +11,7 @@
 
 mod autoreply;
 mod coupons;
+pub mod faq;
 mod promotions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -18,6 +19,7 @@ mod welcome;
 
 pub use autoreply::AutoreplyConfig;
 pub use coupons::CouponsConfig;
+pub use faq::FaqConfig;
 pub use promotions::PromotionsConfig;
 pub use welcome::WelcomeConfig;
 
@@ -148,5 +150,6 @@ pub fn builtins() -> Vec<Box<dyn PluginFactory>> {
         builtin::<WelcomeConfig>(),
         builtin::<CouponsConfig>(),
         builtin::<PromotionsConfig>(),
+        builtin::<FaqConfig>(),
     ]
 }

@@ -1,6 +1,7 @@
 //! Tokens for statistics (the spam classifier, FAQ retrieval): words of the
 //! normal form, with Chinese segmented by jieba, plus character n-grams of
-//! Chinese runs, which survive segmentation errors and new words.
+//! Chinese runs, which survive segmentation errors and new words, and English
+//! stems.
 
 use std::sync::OnceLock;
 
@@ -38,6 +39,19 @@ pub fn words(normalized: &str) -> Vec<&str> {
         }
     }
     out
+}
+
+/// The English stem of `word` (lowercase, already normalised): Snowball's
+/// English stemmer, so "refunds", "refunded" and "refunding" are one term.
+/// Words with anything but ASCII letters come back unchanged.
+pub fn stem_en(word: &str) -> std::borrow::Cow<'_, str> {
+    static STEMMER: OnceLock<rust_stemmers::Stemmer> = OnceLock::new();
+    if !word.chars().all(|c| c.is_ascii_lowercase()) {
+        return std::borrow::Cow::Borrowed(word);
+    }
+    STEMMER
+        .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
+        .stem(word)
 }
 
 /// Character `n`-grams of each Chinese run of `normalized` (a run shorter
@@ -78,6 +92,14 @@ mod tests {
             "{w:?}"
         );
         assert!(!w.iter().any(|t| t.contains('?') || t.contains('!')), "{w:?}");
+    }
+
+    #[test]
+    fn english_stems_fold_inflections_only_for_ascii_words() {
+        assert_eq!(stem_en("refunds"), "refund");
+        assert_eq!(stem_en("refunded"), stem_en("refunding"));
+        assert_eq!(stem_en("优惠券"), "优惠券");
+        assert_eq!(stem_en("v2"), "v2");
     }
 
     #[test]
