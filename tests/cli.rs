@@ -302,10 +302,7 @@ fn run_starts_the_shipped_bots_on_the_console_and_stops_cleanly_on_sigterm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(root.join("config.yaml"), dir.path().join("config.yaml")).unwrap();
-    std::fs::create_dir_all(dir.path().join("bots/codes")).unwrap();
-    for f in ["didi-welfare.yaml", "community.yaml", "codes/ride.txt"] {
-        std::fs::copy(root.join("bots").join(f), dir.path().join("bots").join(f)).unwrap();
-    }
+    copy_tree(&root.join("bots"), &dir.path().join("bots"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_qunbot"))
         .current_dir(dir.path())
         .args(["run", "--log", "warn"])
@@ -334,4 +331,18 @@ fn run_starts_the_shipped_bots_on_the_console_and_stops_cleanly_on_sigterm() {
         dir.path().join("data/qunbot.db").exists(),
         "state lives in storage.url"
     );
+}
+
+/// Copy the folder `from` (recursively) to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
