@@ -1,0 +1,533 @@
+//! Conversion between the Bot API's objects and qunbot's [`Event`]s and
+//! [`Action`]s. Pure: no I/O, so every case is unit-tested here.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::event::{
+    Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, Target,
+};
+
+/// The update kinds the adapter asks for (`allowed_updates`); `chat_member`
+/// must be named explicitly or Telegram never sends it.
+pub(super) const ALLOWED_UPDATES: [&str; 2] = ["message", "chat_member"];
+
+/// `Update`, the fields qunbot reads.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct Update {
+    /// A new message (text, service messages such as joins).
+    #[serde(default)]
+    pub(super) message: Option<TgMessage>,
+    /// A member's status changed (needs the bot to be an admin).
+    #[serde(default)]
+    pub(super) chat_member: Option<ChatMemberUpdated>,
+}
+
+/// `Message`, the fields qunbot reads.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct TgMessage {
+    pub(super) message_id: i64,
+    pub(super) date: i64,
+    pub(super) chat: TgChat,
+    #[serde(default)]
+    pub(super) from: Option<User>,
+    #[serde(default)]
+    pub(super) text: Option<String>,
+    #[serde(default)]
+    pub(super) caption: Option<String>,
+    #[serde(default)]
+    pub(super) reply_to_message: Option<Box<TgMessage>>,
+    #[serde(default)]
+    pub(super) new_chat_members: Option<Vec<User>>,
+    #[serde(default)]
+    pub(super) left_chat_member: Option<User>,
+    #[serde(default)]
+    pub(super) migrate_to_chat_id: Option<i64>,
+}
+
+/// `Chat`.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct TgChat {
+    pub(super) id: i64,
+    #[serde(rename = "type")]
+    pub(super) kind: ChatKind,
+}
+
+/// `Chat.type`, parsed once (STYLE P3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ChatKind {
+    Private,
+    Group,
+    Supergroup,
+    Channel,
+    #[serde(other)]
+    Other,
+}
+
+/// `User`.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct User {
+    pub(super) id: i64,
+    #[serde(default)]
+    pub(super) is_bot: bool,
+    #[serde(default)]
+    pub(super) first_name: String,
+    #[serde(default)]
+    pub(super) last_name: Option<String>,
+    #[serde(default)]
+    pub(super) username: Option<String>,
+}
+
+/// `ChatMemberUpdated`.
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ChatMemberUpdated {
+    pub(super) chat: TgChat,
+    pub(super) date: i64,
+    pub(super) old_chat_member: ChatMember,
+    pub(super) new_chat_member: ChatMember,
+}
+
+/// `ChatMember` (every variant shares these fields).
+#[derive(Clone, Debug, Deserialize)]
+pub(super) struct ChatMember {
+    pub(super) status: Status,
+    pub(super) user: User,
+    /// `restricted` members may or may not be in the chat.
+    #[serde(default)]
+    pub(super) is_member: Option<bool>,
+}
+
+/// `ChatMember.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Status {
+    Creator,
+    Administrator,
+    Member,
+    Restricted,
+    Left,
+    Kicked,
+}
+
+impl ChatMember {
+    /// Whether the member is in the chat.
+    pub(super) fn present(&self) -> bool {
+        match self.status {
+            Status::Creator | Status::Administrator | Status::Member => true,
+            Status::Restricted => self.is_member.unwrap_or(true),
+            Status::Left | Status::Kicked => false,
+        }
+    }
+
+    /// The member's role.
+    pub(super) fn role(&self) -> Role {
+        match self.status {
+            Status::Creator => Role::Owner,
+            Status::Administrator => Role::Admin,
+            _ => Role::Member,
+        }
+    }
+}
+
+impl User {
+    /// Display name: first and last name, else the username, else the id.
+    pub(super) fn name(&self) -> String {
+        let full = match &self.last_name {
+            Some(last) if !last.is_empty() => format!("{} {last}", self.first_name),
+            _ => self.first_name.clone(),
+        };
+        match (full.trim().is_empty(), &self.username) {
+            (false, _) => full.trim().to_owned(),
+            (true, Some(u)) => u.clone(),
+            (true, None) => self.id.to_string(),
+        }
+    }
+
+    /// As an event's sender with `role`.
+    pub(super) fn sender(&self, role: Role) -> Sender {
+        Sender {
+            id: self.id.to_string().into(),
+            name: self.name(),
+            role,
+            is_bot: self.is_bot,
+        }
+    }
+}
+
+/// Whether events from a chat of this kind are group events.
+fn is_group(kind: ChatKind) -> bool {
+    matches!(kind, ChatKind::Group | ChatKind::Supergroup)
+}
+
+fn at(date: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(date, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn chat(adapter: &AdapterId, c: &TgChat) -> Chat {
+    Chat {
+        adapter: adapter.clone(),
+        group: is_group(c.kind).then(|| GroupId(c.id.to_string())),
+    }
+}
+
+/// A membership change: joined (`true`) or left, of whom, where, when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Membership {
+    /// The group's chat id.
+    pub(super) chat: i64,
+    /// The member's user id.
+    pub(super) user: i64,
+    /// Joined (`true`) or left.
+    pub(super) joined: bool,
+}
+
+/// Events of a message: a member's text, or joins and leaves from service
+/// messages. `role` looks up a sender's role in a group. Channels and
+/// other chat kinds give none.
+pub(super) fn message_events(
+    adapter: &AdapterId,
+    m: &TgMessage,
+    role: impl Fn(i64, i64) -> Role,
+) -> Vec<(Event, Option<Membership>)> {
+    if !matches!(
+        m.chat.kind,
+        ChatKind::Private | ChatKind::Group | ChatKind::Supergroup
+    ) {
+        return Vec::new();
+    }
+    let chat = chat(adapter, &m.chat);
+    let at = at(m.date);
+    let member_event = |user: &User, joined: bool| {
+        let member = user.sender(role(m.chat.id, user.id));
+        let kind = if joined {
+            EventKind::Join {
+                chat: chat.clone(),
+                member,
+            }
+        } else {
+            EventKind::Leave {
+                chat: chat.clone(),
+                member,
+            }
+        };
+        (
+            Event { at, kind },
+            Some(Membership {
+                chat: m.chat.id,
+                user: user.id,
+                joined,
+            }),
+        )
+    };
+    if chat.group.is_some() {
+        if let Some(users) = &m.new_chat_members {
+            return users.iter().map(|u| member_event(u, true)).collect();
+        }
+        if let Some(user) = &m.left_chat_member {
+            return vec![member_event(user, false)];
+        }
+    }
+    let (Some(from), Some(text)) = (&m.from, m.text.as_ref().or(m.caption.as_ref())) else {
+        return Vec::new();
+    };
+    let role = if chat.group.is_some() {
+        role(m.chat.id, from.id)
+    } else {
+        Role::Member
+    };
+    vec![(
+        Event {
+            at,
+            kind: EventKind::Message {
+                chat,
+                sender: from.sender(role),
+                message: Message {
+                    id: MessageId(m.message_id.to_string()),
+                    text: text.clone(),
+                    reply_to: m
+                        .reply_to_message
+                        .as_ref()
+                        .map(|r| MessageId(r.message_id.to_string())),
+                },
+            },
+        },
+        None,
+    )]
+}
+
+/// The join or leave a `chat_member` update stands for, if any (role
+/// changes of present members are no event).
+pub(super) fn member_event(adapter: &AdapterId, u: &ChatMemberUpdated) -> Option<(Event, Membership)> {
+    if !is_group(u.chat.kind) {
+        return None;
+    }
+    let (was, is) = (u.old_chat_member.present(), u.new_chat_member.present());
+    if was == is {
+        return None;
+    }
+    let chat = chat(adapter, &u.chat);
+    let member = u.new_chat_member.user.sender(u.new_chat_member.role());
+    let kind = if is {
+        EventKind::Join { chat, member }
+    } else {
+        EventKind::Leave { chat, member }
+    };
+    Some((
+        Event { at: at(u.date), kind },
+        Membership {
+            chat: u.chat.id,
+            user: u.new_chat_member.user.id,
+            joined: is,
+        },
+    ))
+}
+
+/// A chat id for the API: numeric ids as numbers, `@channel` names as text.
+pub(super) fn chat_id(id: &str) -> Value {
+    id.parse::<i64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+fn user_id(id: &str) -> Value {
+    id.parse::<i64>().map_or_else(|_| json!(id), |n| json!(n))
+}
+
+/// The shortest restriction Telegram honours: shorter (or over 366 days)
+/// counts as forever.
+const MIN_RESTRICT_SECS: u64 = 30;
+
+/// One Bot API call.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Call {
+    /// The method.
+    pub(super) method: &'static str,
+    /// Its parameters.
+    pub(super) body: Value,
+}
+
+fn call(method: &'static str, body: Value) -> Call {
+    Call { method, body }
+}
+
+/// The calls that carry out `action` at `now` (a kick is a ban and an
+/// unban), with group ids already mapped to where the group lives now.
+pub(super) fn calls(action: &Action, now: DateTime<Utc>, chat: impl Fn(&str) -> Value) -> Vec<Call> {
+    let no_permissions = json!({
+        "can_send_messages": false, "can_send_audios": false, "can_send_documents": false,
+        "can_send_photos": false, "can_send_videos": false, "can_send_video_notes": false,
+        "can_send_voice_notes": false, "can_send_polls": false, "can_send_other_messages": false,
+        "can_add_web_page_previews": false,
+    });
+    let member_permissions = json!({
+        "can_send_messages": true, "can_send_audios": true, "can_send_documents": true,
+        "can_send_photos": true, "can_send_videos": true, "can_send_video_notes": true,
+        "can_send_voice_notes": true, "can_send_polls": true, "can_send_other_messages": true,
+        "can_add_web_page_previews": true,
+    });
+    match action {
+        Action::Send {
+            to: Target::Group(g),
+            text,
+        } => vec![call(
+            "sendMessage",
+            json!({"chat_id": chat(g.as_str()), "text": text}),
+        )],
+        Action::Send {
+            to: Target::User(u),
+            text,
+        } => vec![call(
+            "sendMessage",
+            json!({"chat_id": user_id(u.as_str()), "text": text}),
+        )],
+        Action::Reply {
+            group,
+            reply_to,
+            text,
+        } => vec![call(
+            "sendMessage",
+            json!({
+                "chat_id": chat(group.as_str()),
+                "text": text,
+                "reply_parameters": {
+                    "message_id": user_id(reply_to.as_str()),
+                    "allow_sending_without_reply": true,
+                },
+            }),
+        )],
+        Action::Delete { group, message } => vec![call(
+            "deleteMessage",
+            json!({"chat_id": chat(group.as_str()), "message_id": user_id(message.as_str())}),
+        )],
+        Action::Mute { group, user, seconds } => {
+            let until = now.timestamp() + (*seconds).max(MIN_RESTRICT_SECS) as i64;
+            vec![call(
+                "restrictChatMember",
+                json!({
+                    "chat_id": chat(group.as_str()),
+                    "user_id": user_id(user.as_str()),
+                    "permissions": no_permissions,
+                    "until_date": until,
+                }),
+            )]
+        }
+        Action::Unmute { group, user } => vec![call(
+            "restrictChatMember",
+            json!({
+                "chat_id": chat(group.as_str()),
+                "user_id": user_id(user.as_str()),
+                "permissions": member_permissions,
+            }),
+        )],
+        Action::Kick { group, user } => vec![
+            call(
+                "banChatMember",
+                json!({"chat_id": chat(group.as_str()), "user_id": user_id(user.as_str())}),
+            ),
+            call(
+                "unbanChatMember",
+                json!({"chat_id": chat(group.as_str()), "user_id": user_id(user.as_str()), "only_if_banned": true}),
+            ),
+        ],
+        Action::Ban { group, user } => vec![call(
+            "banChatMember",
+            json!({"chat_id": chat(group.as_str()), "user_id": user_id(user.as_str())}),
+        )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter() -> AdapterId {
+        AdapterId::from("tg")
+    }
+
+    fn update(v: Value) -> Update {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_group_text_reply_becomes_a_message_event_with_role_and_bot_flag() {
+        let u = update(json!({"update_id": 5, "message": {
+            "message_id": 12, "date": 1700000000,
+            "chat": {"id": -1001, "type": "supergroup", "title": "G"},
+            "from": {"id": 42, "is_bot": true, "first_name": "Ann", "last_name": "Lee"},
+            "text": "hello",
+            "reply_to_message": {"message_id": 7, "date": 1, "chat": {"id": -1001, "type": "supergroup"}}
+        }}));
+        let events = message_events(&adapter(), u.message.as_ref().unwrap(), |c, u| {
+            assert_eq!((c, u), (-1001, 42));
+            Role::Admin
+        });
+        let (event, membership) = &events[0];
+        assert!(membership.is_none());
+        let EventKind::Message {
+            chat,
+            sender,
+            message,
+        } = &event.kind
+        else {
+            panic!("{event:?}")
+        };
+        assert_eq!(chat.group, Some(GroupId::from("-1001")));
+        assert_eq!(sender.name, "Ann Lee");
+        assert!(sender.is_bot);
+        assert_eq!(sender.role, Role::Admin);
+        assert_eq!(message.id, MessageId::from("12"));
+        assert_eq!(message.reply_to, Some(MessageId::from("7")));
+        assert_eq!(event.at.timestamp(), 1700000000);
+    }
+
+    #[test]
+    fn private_messages_have_no_group_and_channels_give_nothing() {
+        let private = update(json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
+            "chat": {"id": 42, "type": "private"}, "from": {"id": 42, "is_bot": false, "first_name": "A"},
+            "text": "hi"}}));
+        let events = message_events(&adapter(), private.message.as_ref().unwrap(), |_, _| Role::Owner);
+        assert_eq!(events[0].0.chat().unwrap().group, None);
+        assert_eq!(events[0].0.sender().unwrap().role, Role::Member);
+        let channel = update(json!({"update_id": 2, "message": {"message_id": 1, "date": 1,
+            "chat": {"id": -100, "type": "channel"}, "text": "post"}}));
+        assert!(
+            message_events(&adapter(), channel.message.as_ref().unwrap(), |_, _| Role::Member).is_empty()
+        );
+    }
+
+    #[test]
+    fn service_messages_give_joins_and_leaves() {
+        let join = update(json!({"update_id": 1, "message": {"message_id": 3, "date": 1,
+            "chat": {"id": -5, "type": "group"}, "from": {"id": 1, "first_name": "A"},
+            "new_chat_members": [{"id": 8, "first_name": "B"}, {"id": 9, "first_name": "", "username": "cc"}]}}));
+        let events = message_events(&adapter(), join.message.as_ref().unwrap(), |_, _| Role::Member);
+        assert_eq!(events.len(), 2);
+        assert!(matches!(&events[1].0.kind, EventKind::Join { member, .. } if member.name == "cc"));
+        let leave = update(json!({"update_id": 1, "message": {"message_id": 3, "date": 1,
+            "chat": {"id": -5, "type": "group"}, "left_chat_member": {"id": 8, "first_name": "B"}}}));
+        let events = message_events(&adapter(), leave.message.as_ref().unwrap(), |_, _| Role::Member);
+        assert!(matches!(&events[0].0.kind, EventKind::Leave { .. }));
+        assert_eq!(
+            events[0].1,
+            Some(Membership {
+                chat: -5,
+                user: 8,
+                joined: false
+            })
+        );
+    }
+
+    #[test]
+    fn chat_member_updates_give_joins_leaves_and_nothing_for_promotions() {
+        let change = |old: &str, new: &str| {
+            update(json!({"update_id": 1, "chat_member": {
+                "chat": {"id": -7, "type": "supergroup"}, "date": 2,
+                "from": {"id": 1, "first_name": "A"},
+                "old_chat_member": {"status": old, "user": {"id": 8, "first_name": "B"}},
+                "new_chat_member": {"status": new, "user": {"id": 8, "first_name": "B"}}}}))
+            .chat_member
+            .unwrap()
+        };
+        let (join, _) = member_event(&adapter(), &change("left", "member")).unwrap();
+        assert!(matches!(join.kind, EventKind::Join { .. }));
+        let (leave, m) = member_event(&adapter(), &change("member", "kicked")).unwrap();
+        assert!(matches!(leave.kind, EventKind::Leave { .. }));
+        assert!(!m.joined);
+        assert!(member_event(&adapter(), &change("member", "administrator")).is_none());
+    }
+
+    #[test]
+    fn actions_become_bot_api_calls() {
+        let now = DateTime::from_timestamp(1000, 0).unwrap();
+        let map = |g: &str| if g == "-1" { json!(-1002) } else { chat_id(g) };
+        let reply = Action::Reply {
+            group: "-1".into(),
+            reply_to: "9".into(),
+            text: "ok".into(),
+        };
+        let c = calls(&reply, now, map);
+        assert_eq!(c[0].method, "sendMessage");
+        assert_eq!(c[0].body["chat_id"], json!(-1002));
+        assert_eq!(c[0].body["reply_parameters"]["message_id"], json!(9));
+        let mute = Action::Mute {
+            group: "-5".into(),
+            user: "8".into(),
+            seconds: 10,
+        };
+        let c = calls(&mute, now, map);
+        assert_eq!(c[0].method, "restrictChatMember");
+        assert_eq!(c[0].body["until_date"], json!(1030));
+        assert_eq!(c[0].body["permissions"]["can_send_messages"], json!(false));
+        let kick = Action::Kick {
+            group: "-5".into(),
+            user: "8".into(),
+        };
+        let methods: Vec<_> = calls(&kick, now, map).iter().map(|c| c.method).collect();
+        assert_eq!(methods, ["banChatMember", "unbanChatMember"]);
+        let dm = Action::Send {
+            to: Target::User("42".into()),
+            text: "code".into(),
+        };
+        assert_eq!(calls(&dm, now, map)[0].body["chat_id"], json!(42));
+    }
+}
