@@ -9,6 +9,9 @@
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
+//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API).
+//! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
+//!   429, 5xx and restarts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
@@ -16,7 +19,9 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod fakes;
 mod outbox;
 mod simulate;
 mod storage;
+mod telegram;
 mod util;

@@ -1,0 +1,284 @@
+//! The Telegram adapter end to end: the real daemon (`runtime::run`) against
+//! the fake Bot API (tests/fakes/telegram.rs), with a bot using the
+//! `autoreply` and `coupons` plugins.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use qunbot::clock::SystemClock;
+use qunbot::runtime::{self, RunOptions};
+use serde_json::json;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::fakes::telegram::{FakeTelegram, TOKEN, ok_send_with};
+use crate::util;
+
+const GROUP: i64 = -1001234;
+
+const BOT: &str = r#"
+name: shop
+adapters: [tg]
+groups: ["*"]
+locale: en
+plugins:
+  - use: autoreply
+    rules:
+      - match: {keywords: [refund]}
+        reply: "Refunds take 3 days."
+  - use: coupons
+    pools:
+      - id: ride
+        title: Ride
+        codes: [RIDE-001, RIDE-002]
+        per_user: 1
+    claim:
+      keywords: [claim]
+      deliver: group
+"#;
+
+/// The daemon running one config folder.
+struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    http: Option<std::net::SocketAddr>,
+}
+
+impl Running {
+    async fn start(dir: &Path) -> Running {
+        let config = util::load(dir);
+        let ready = Arc::new(Notify::new());
+        let http = Arc::new(OnceLock::new());
+        let options = RunOptions {
+            ready: Some(ready.clone()),
+            http_addr: Some(http.clone()),
+            ..RunOptions::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let notified = ready.notified();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            runtime::run(config, Arc::new(SystemClock), options, shutdown)
+                .await
+                .unwrap();
+        });
+        tokio::time::timeout(Duration::from_secs(30), notified)
+            .await
+            .expect("daemon ready");
+        Running {
+            stop: Some(stop),
+            task: Some(task),
+            http: http.get().copied(),
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
+            .await
+            .expect("daemon stops")
+            .unwrap();
+    }
+}
+
+fn polling_config(dir: &Path, fake: &FakeTelegram) {
+    let config = format!(
+        "storage: {{url: sqlite://state.db}}\nadapters:\n  tg: {{kind: telegram, token: \"{TOKEN}\", api_base: \"{}\", poll_timeout: 2s}}\n",
+        fake.api_base()
+    );
+    util::write_files(dir, &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gets_an_answer_and_a_claim_gets_a_code_over_long_polling() {
+    let fake = FakeTelegram::start().await;
+    fake.set_admins(GROUP, &[(1, "creator")]);
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    let asked = fake.push_message(GROUP, 42, "Ann", "how do I get a refund?");
+    let answer = fake.wait_for_text("Refunds take 3 days.").await;
+    assert_eq!(answer.body["chat_id"], json!(GROUP));
+    assert_eq!(answer.body["reply_parameters"]["message_id"], json!(asked));
+
+    fake.push_message(GROUP, 42, "Ann", "claim");
+    let code = fake.wait_for_text("RIDE-001").await;
+    assert_eq!(code.body["chat_id"], json!(GROUP));
+    daemon.stop().await;
+
+    // Every update was confirmed (offset), and getUpdates asked for
+    // chat_member updates explicitly.
+    let polls = fake.calls_of("getUpdates");
+    assert!(
+        polls[0].body["allowed_updates"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("chat_member"))
+    );
+    assert!(fake.calls_of("deleteWebhook").len() == 1);
+    assert!(
+        fake.calls_of("getChatAdministrators")
+            .iter()
+            .any(|c| c.body["chat_id"] == json!(GROUP))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_retry_after_is_honoured_through_the_outbox() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    fake.fail_next("sendMessage", 429, Some(2), None);
+    fake.push_message(GROUP, 42, "Ann", "refund please");
+    fake.wait_for_text("Refunds take 3 days.").await;
+    daemon.stop().await;
+
+    let sends = fake.calls_of("sendMessage");
+    assert_eq!(sends.len(), 2, "one refused, one delivered: {sends:?}");
+    assert_eq!(sends[0].status, 429);
+    assert_eq!(sends[1].status, 200);
+    assert!(
+        sends[1].at.duration_since(sends[0].at) >= Duration::from_secs(2),
+        "retried before retry_after"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_5xx_and_a_restart_of_the_api_lose_no_event_and_no_action() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    // getUpdates answers 502 twice, the first reply 500: both retried.
+    fake.fail_next("getUpdates", 502, None, None);
+    fake.fail_next("getUpdates", 502, None, None);
+    fake.fail_next("sendMessage", 500, None, None);
+    fake.push_message(GROUP, 42, "Ann", "refund?");
+    fake.wait_for_text("Refunds take 3 days.").await;
+
+    // The API goes away with a claim queued, and comes back.
+    fake.stop().await;
+    fake.push_message(GROUP, 43, "Bob", "claim");
+    fake.restart().await;
+    fake.wait_for_text("RIDE-001").await;
+
+    // A claim while the API is down again, answered once it is back.
+    fake.push_message(GROUP, 44, "Cy", "claim");
+    fake.stop().await;
+    fake.restart().await;
+    fake.wait_for_text("RIDE-002").await;
+    daemon.stop().await;
+
+    let delivered = |text: &str| fake.calls().iter().filter(|c| ok_send_with(c, text)).count();
+    assert_eq!(delivered("Refunds take 3 days."), 1);
+    assert_eq!(delivered("RIDE-001"), 1);
+    assert_eq!(delivered("RIDE-002"), 1);
+    assert_eq!(fake.pending_updates(), 0, "every update confirmed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_updates_need_the_secret_and_get_answered() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "storage: {{url: sqlite://state.db}}\nhttp: {{listen: 127.0.0.1:0}}\nadapters:\n  tg: {{kind: telegram, token: \"{TOKEN}\", api_base: \"{}\", mode: webhook, secret_token: s3cr3t, webhook_url: \"https://example.org/telegram/tg\"}}\n",
+        fake.api_base()
+    );
+    util::write_files(dir.path(), &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
+    let daemon = Running::start(dir.path()).await;
+    let url = format!("http://{}/telegram/tg", daemon.http.expect("listening"));
+    let update = json!({"update_id": 1, "message": {
+        "message_id": 5, "date": 1_700_000_000,
+        "chat": {"id": GROUP, "type": "supergroup"},
+        "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+        "text": "refund?"}});
+    let client = reqwest::Client::new();
+
+    let refused = client.post(&url).json(&update).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let wrong = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "nope")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let accepted = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "s3cr3t")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 200);
+    fake.wait_for_text("Refunds take 3 days.").await;
+    daemon.stop().await;
+
+    let set = fake.calls_of("setWebhook");
+    assert_eq!(set[0].body["secret_token"], json!("s3cr3t"));
+    assert!(fake.calls_of("getUpdates").is_empty());
+    // Answered once: the refused posts produced nothing.
+    assert_eq!(fake.calls_of("sendMessage").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrated_group_is_followed_for_sends() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    fake.fail_next("sendMessage", 400, None, Some(-100999));
+    fake.push_message(GROUP, 42, "Ann", "refund?");
+    let answer = fake.wait_for_text("Refunds take 3 days.").await;
+    assert_eq!(answer.body["chat_id"], json!(-100999));
+    daemon.stop().await;
+}
+
+#[test]
+fn webhook_paths_are_checked_when_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "adapters:\n  a: {kind: telegram, token: t, mode: webhook, secret_token: s, path: /hook}\n  b: {kind: telegram, token: t, mode: webhook, secret_token: s, path: /hook}\n";
+    util::write_files(dir.path(), &[("config.yaml", config)]);
+    let errors = qunbot::config::load(
+        &dir.path().join("config.yaml"),
+        &qunbot::registry::Registry::builtin(),
+    )
+    .err()
+    .unwrap();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(text.iter().any(|e| e.contains("add `http:")), "{text:?}");
+
+    let with_http = format!("http: {{listen: 127.0.0.1:0}}\n{config}");
+    util::write_files(dir.path(), &[("config.yaml", &with_http)]);
+    let errors = qunbot::config::load(
+        &dir.path().join("config.yaml"),
+        &qunbot::registry::Registry::builtin(),
+    )
+    .err()
+    .unwrap();
+    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|e| e.contains("which adapter `a` serves already")),
+        "{text:?}"
+    );
+
+    let no_secret = "http: {}\nadapters:\n  a: {kind: telegram, token: t, mode: webhook}\n";
+    util::write_files(dir.path(), &[("config.yaml", no_secret)]);
+    let errors = qunbot::config::load(
+        &dir.path().join("config.yaml"),
+        &qunbot::registry::Registry::builtin(),
+    )
+    .err()
+    .unwrap();
+    assert!(errors[0].to_string().contains("secret_token"), "{errors:?}");
+}
