@@ -282,3 +282,135 @@ fn webhook_paths_are_checked_when_config_loads() {
     .unwrap();
     assert!(errors[0].to_string().contains("secret_token"), "{errors:?}");
 }
+
+fn adapter(fake: &FakeTelegram, token: &str) -> qunbot::adapter::TelegramAdapter {
+    let config: qunbot::adapter::TelegramConfig = serde_json::from_value(json!({
+        "token": token, "api_base": fake.api_base(), "poll_timeout": "1s"
+    }))
+    .unwrap();
+    qunbot::adapter::TelegramAdapter::new("tg".into(), config).unwrap()
+}
+
+#[tokio::test]
+async fn moderation_actions_become_bot_api_calls_and_failures_outbox_decisions() {
+    use qunbot::adapter::{Adapter, SendError};
+    use qunbot::event::Action;
+
+    let fake = FakeTelegram::start().await;
+    let tg = adapter(&fake, TOKEN);
+    let group = GROUP.to_string();
+    let actions = [
+        Action::Delete {
+            group: group.as_str().into(),
+            message: "55".into(),
+        },
+        Action::Mute {
+            group: group.as_str().into(),
+            user: "42".into(),
+            seconds: 600,
+        },
+        Action::Unmute {
+            group: group.as_str().into(),
+            user: "42".into(),
+        },
+        Action::Kick {
+            group: group.as_str().into(),
+            user: "42".into(),
+        },
+        Action::Ban {
+            group: group.as_str().into(),
+            user: "43".into(),
+        },
+    ];
+    for action in &actions {
+        tg.execute(action).await.unwrap();
+    }
+    let methods: Vec<String> = fake.calls().into_iter().map(|c| c.method).collect();
+    assert_eq!(
+        methods,
+        [
+            "deleteMessage",
+            "restrictChatMember",
+            "restrictChatMember",
+            "banChatMember",
+            "unbanChatMember",
+            "banChatMember"
+        ]
+    );
+    let mute = &fake.calls_of("restrictChatMember")[0];
+    assert_eq!(mute.body["permissions"]["can_send_messages"], json!(false));
+    assert!(mute.body["until_date"].as_i64().unwrap() > 1_700_000_000);
+
+    let send = Action::Send {
+        to: qunbot::event::Target::Group(group.as_str().into()),
+        text: "hi".into(),
+    };
+    fake.fail_next("sendMessage", 429, Some(5), None);
+    assert!(matches!(tg.execute(&send).await, Err(SendError::RetryAfter(d)) if d == Duration::from_secs(5)));
+    fake.fail_next("sendMessage", 502, None, None);
+    assert!(matches!(tg.execute(&send).await, Err(SendError::Transient(_))));
+    fake.fail_next("sendMessage", 403, None, None);
+    let forbidden = tg.execute(&send).await.unwrap_err();
+    assert!(matches!(forbidden, SendError::Permanent(_)), "{forbidden}");
+    assert!(forbidden.to_string().contains("bot was kicked"), "{forbidden}");
+
+    fake.stop().await;
+    let down = tg.execute(&send).await.unwrap_err();
+    assert!(matches!(down, SendError::Transient(_)), "{down}");
+    assert!(!down.to_string().contains(TOKEN), "{down}");
+}
+
+#[tokio::test]
+async fn a_refused_token_stops_the_adapter_without_showing_the_token() {
+    use qunbot::adapter::{Adapter, SendError};
+
+    let fake = FakeTelegram::start().await;
+    let tg = adapter(&fake, "999:WRONG-token");
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        tg.run(tx, tokio_util::sync::CancellationToken::new()),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    assert!(error.to_string().contains("401"), "{error}");
+    assert!(!error.to_string().contains("WRONG"), "{error}");
+    let send = qunbot::event::Action::Send {
+        to: qunbot::event::Target::Group("-1".into()),
+        text: "x".into(),
+    };
+    let refused = tg.execute(&send).await.unwrap_err();
+    assert!(matches!(refused, SendError::Permanent(_)), "{refused}");
+    assert!(!refused.to_string().contains("WRONG"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_admins_get_admin_commands_and_bot_senders_are_ignored() {
+    let fake = FakeTelegram::start().await;
+    fake.set_admins(GROUP, &[(1, "creator"), (2, "administrator")]);
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    // In one group events run in order: the member's /coupons and the bot's
+    // refund question come before the admin's /coupons.
+    fake.push_message(GROUP, 42, "Ann", "/coupons");
+    fake.push_update(json!({"message": {
+        "message_id": 9, "date": 1_700_000_000,
+        "chat": {"id": GROUP, "type": "supergroup"},
+        "from": {"id": 555, "is_bot": true, "first_name": "OtherBot"},
+        "text": "refund?"}}));
+    fake.push_message(GROUP, 2, "Mod", "/coupons");
+    fake.wait_for_text("of 2 left").await;
+    fake.push_message(GROUP, 42, "Ann", "refund?");
+    fake.wait_for_text("Refunds take 3 days.").await;
+    daemon.stop().await;
+
+    let sends = fake.calls_of("sendMessage");
+    assert_eq!(
+        sends.len(),
+        2,
+        "only the admin's report and the member's answer: {sends:?}"
+    );
+}
