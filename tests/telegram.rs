@@ -414,3 +414,43 @@ async fn group_admins_get_admin_commands_and_bot_senders_are_ignored() {
         "only the admin's report and the member's answer: {sends:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_reported_twice_is_welcomed_once() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let welcome =
+        "name: hello\nadapters: [tg]\nplugins:\n  - use: welcome\n    text: \"Welcome, {{user.name}}!\"\n";
+    util::write_files(dir.path(), &[("bots/shop.yaml", welcome)]);
+    let daemon = Running::start(dir.path()).await;
+
+    let user = json!({"id": 50, "is_bot": false, "first_name": "Dee"});
+    // Telegram reports a join both as a service message and, to admin
+    // bots, as a chat_member update.
+    fake.push_update(json!({"message": {"message_id": 70, "date": 1_700_000_000,
+        "chat": {"id": GROUP, "type": "supergroup"}, "from": user, "new_chat_members": [user]}}));
+    fake.push_update(
+        json!({"chat_member": {"chat": {"id": GROUP, "type": "supergroup"},
+        "from": user, "date": 1_700_000_001,
+        "old_chat_member": {"status": "left", "user": user},
+        "new_chat_member": {"status": "member", "user": user}}}),
+    );
+    // A later join of someone else is welcomed too, so the first is done.
+    let eve = json!({"id": 51, "is_bot": false, "first_name": "Eve"});
+    fake.push_update(
+        json!({"chat_member": {"chat": {"id": GROUP, "type": "supergroup"},
+        "from": eve, "date": 1_700_000_002,
+        "old_chat_member": {"status": "left", "user": eve},
+        "new_chat_member": {"status": "member", "user": eve}}}),
+    );
+    fake.wait_for_text("Welcome, Eve!").await;
+    daemon.stop().await;
+
+    let welcomes = fake
+        .calls()
+        .iter()
+        .filter(|c| ok_send_with(c, "Welcome, Dee!"))
+        .count();
+    assert_eq!(welcomes, 1);
+}
