@@ -12,6 +12,7 @@
 //! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API).
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
+//! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
@@ -25,3 +26,4 @@ mod simulate;
 mod storage;
 mod telegram;
 mod util;
+mod webhook;

@@ -3,17 +3,12 @@
 //! `autoreply` and `coupons` plugins.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use qunbot::clock::SystemClock;
-use qunbot::runtime::{self, RunOptions};
 use serde_json::json;
-use tokio::sync::{Notify, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::fakes::telegram::{FakeTelegram, TOKEN, ok_send_with};
-use crate::util;
+use crate::util::{self, Running};
 
 const GROUP: i64 = -1001234;
 
@@ -37,52 +32,6 @@ plugins:
       keywords: [claim]
       deliver: group
 "#;
-
-/// The daemon running one config folder.
-struct Running {
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    http: Option<std::net::SocketAddr>,
-}
-
-impl Running {
-    async fn start(dir: &Path) -> Running {
-        let config = util::load(dir);
-        let ready = Arc::new(Notify::new());
-        let http = Arc::new(OnceLock::new());
-        let options = RunOptions {
-            ready: Some(ready.clone()),
-            http_addr: Some(http.clone()),
-            ..RunOptions::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let notified = ready.notified();
-        let task = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stopped.await;
-            };
-            runtime::run(config, Arc::new(SystemClock), options, shutdown)
-                .await
-                .unwrap();
-        });
-        tokio::time::timeout(Duration::from_secs(30), notified)
-            .await
-            .expect("daemon ready");
-        Running {
-            stop: Some(stop),
-            task: Some(task),
-            http: http.get().copied(),
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
-            .await
-            .expect("daemon stops")
-            .unwrap();
-    }
-}
 
 fn polling_config(dir: &Path, fake: &FakeTelegram) {
     let config = format!(

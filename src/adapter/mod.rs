@@ -10,9 +10,11 @@ mod console;
 pub mod http;
 pub mod memory;
 pub mod telegram;
+pub mod webhook;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
+pub use webhook::{WebhookAdapter, WebhookConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,5 +225,9 @@ fn builtin<C: AdapterConfig>() -> Box<dyn AdapterFactory> {
 
 /// Every built-in adapter kind, in the order `qunbot list` shows them.
 pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
-    vec![builtin::<ConsoleConfig>(), builtin::<TelegramConfig>()]
+    vec![
+        builtin::<ConsoleConfig>(),
+        builtin::<TelegramConfig>(),
+        builtin::<WebhookConfig>(),
+    ]
 }
