@@ -345,7 +345,7 @@ fn run_starts_the_shipped_bots_on_the_console_and_stops_cleanly_on_sigterm() {
 #[test]
 fn the_adapter_docs_config_examples_pass_check() {
     let examples = doc_blocks("docs/adapters.md", "yaml");
-    assert!(examples.len() >= 3, "{examples:?}");
+    assert!(examples.len() >= 4, "{examples:?}");
     for example in examples {
         let dir = tempfile::tempdir().unwrap();
         util::write_files(dir.path(), &[("config.yaml", &example)]);
@@ -355,6 +355,7 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env_remove("QUNBOT_CONFIG")
             .env("TELEGRAM_BOT_TOKEN", "123:abc")
             .env("TELEGRAM_WEBHOOK_SECRET", "s3cret")
+            .env("WEBHOOK_SECRET", "0123456789abcdef")
             .output()
             .unwrap();
         assert!(
