@@ -403,3 +403,21 @@ async fn a_join_reported_twice_is_welcomed_once() {
         .count();
     assert_eq!(welcomes, 1);
 }
+
+#[test]
+fn a_webhook_path_the_listener_cannot_route_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        "http: {}\nadapters:\n  \"tg {x}\": {kind: telegram, token: t, mode: webhook, secret_token: s}\n";
+    util::write_files(dir.path(), &[("config.yaml", config)]);
+    let errors = qunbot::config::load(
+        &dir.path().join("config.yaml"),
+        &qunbot::registry::Registry::builtin(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        errors[0].to_string().contains("would serve `/telegram/tg {x}`"),
+        "{errors:?}"
+    );
+}

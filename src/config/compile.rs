@@ -188,6 +188,14 @@ fn compile_adapters(
                                 route.path
                             ),
                         ));
+                    } else if !valid_route_path(&route.path) {
+                        errors.found.push(source.error_at_key(
+                            &path,
+                            format!(
+                                "adapter `{id}` would serve `{}`: a path is `/` and letters, digits, `_`, `-`, `.` (set `path:` or rename the adapter)",
+                                route.path
+                            ),
+                        ));
                     } else if let Some(other) = paths.insert(route.path.clone(), id.clone()) {
                         errors.found.push(source.error_at_key(
                             &path,
@@ -204,6 +212,19 @@ fn compile_adapters(
         }
     }
     (built, ids)
+}
+
+/// Whether `path` is a plain path the listener can route (no patterns,
+/// nothing to escape): `/` and then segments of `A-Z a-z 0-9 _ - .`.
+fn valid_route_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        })
+    })
 }
 
 fn compile_adapter(
