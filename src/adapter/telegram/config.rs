@@ -10,7 +10,8 @@ use crate::adapter::{Adapter, AdapterConfig, AdapterCx};
 use crate::config::{ConfigError, Duration};
 
 /// Options of `kind: telegram`: a bot account of the Telegram Bot API.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+/// `Debug` shows neither the token nor the secret.
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelegramConfig {
     /// The bot's token from @BotFather; write `${TELEGRAM_BOT_TOKEN}`. It is
@@ -40,6 +41,20 @@ pub struct TelegramConfig {
     /// Polling mode: how long one getUpdates call waits for updates.
     #[serde(default = "default_poll_timeout")]
     pub poll_timeout: Duration,
+}
+
+impl std::fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelegramConfig")
+            .field("token", &"***")
+            .field("mode", &self.mode)
+            .field("api_base", &self.api_base)
+            .field("secret_token", &self.secret_token.as_ref().map(|_| "***"))
+            .field("path", &self.path)
+            .field("webhook_url", &self.webhook_url)
+            .field("poll_timeout", &self.poll_timeout)
+            .finish()
+    }
 }
 
 /// How a Telegram bot receives updates.

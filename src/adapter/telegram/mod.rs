@@ -472,3 +472,24 @@ impl Adapter for TelegramAdapter {
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_secrets() {
+        let config: TelegramConfig = serde_json::from_value(json!({
+            "token": "123:TOPSECRET", "mode": "webhook", "secret_token": "HOOKSECRET"
+        }))
+        .unwrap();
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("TOPSECRET") && !text.contains("HOOKSECRET"),
+            "{text}"
+        );
+        let adapter = TelegramAdapter::new("tg".into(), config).unwrap();
+        let text = format!("{adapter:?}");
+        assert!(!text.contains("TOPSECRET"), "{text}");
+    }
+}

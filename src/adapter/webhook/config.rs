@@ -10,7 +10,8 @@ use crate::adapter::{Adapter, AdapterConfig, AdapterCx, Capabilities};
 use crate::config::ConfigError;
 
 /// Options of `kind: webhook`: a platform bridged over signed JSON webhooks.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+/// `Debug` does not show the secret.
+#[derive(Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// The shared HMAC-SHA256 key: events must be signed with it and actions
@@ -25,6 +26,17 @@ pub struct WebhookConfig {
     /// beyond it fall back or are reported.
     #[serde(default)]
     pub capabilities: Option<Vec<Capability>>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("secret", &"***")
+            .field("url", &self.url)
+            .field("path", &self.path)
+            .field("capabilities", &self.capabilities)
+            .finish()
+    }
 }
 
 /// One capability, as listed under `capabilities:`.
