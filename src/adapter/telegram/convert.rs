@@ -27,21 +27,35 @@ pub(super) struct Update {
 /// `Message`, the fields qunbot reads.
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct TgMessage {
+    /// The message's id within its chat.
     pub(super) message_id: i64,
+    /// Unix time it was sent (or the change happened).
     pub(super) date: i64,
+    /// The chat it belongs to.
     pub(super) chat: TgChat,
+    /// The sender (absent in channels).
     #[serde(default)]
     pub(super) from: Option<User>,
+    /// Set when a chat speaks: the group itself (an anonymous admin) or a
+    /// channel (linked-channel posts, users writing as a channel).
+    #[serde(default)]
+    pub(super) sender_chat: Option<TgChat>,
+    /// Text messages' text.
     #[serde(default)]
     pub(super) text: Option<String>,
+    /// Media messages' caption, read as their text.
     #[serde(default)]
     pub(super) caption: Option<String>,
+    /// The message answered, if any.
     #[serde(default)]
     pub(super) reply_to_message: Option<Box<TgMessage>>,
+    /// Service message: members who joined.
     #[serde(default)]
     pub(super) new_chat_members: Option<Vec<User>>,
+    /// Service message: the member who left.
     #[serde(default)]
     pub(super) left_chat_member: Option<User>,
+    /// Service message: the group became this supergroup.
     #[serde(default)]
     pub(super) migrate_to_chat_id: Option<i64>,
 }
@@ -49,9 +63,14 @@ pub(super) struct TgMessage {
 /// `Chat`.
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct TgChat {
+    /// The platform id.
     pub(super) id: i64,
+    /// Private, group, supergroup or channel.
     #[serde(rename = "type")]
     pub(super) kind: ChatKind,
+    /// Groups' and channels' titles.
+    #[serde(default)]
+    pub(super) title: Option<String>,
 }
 
 /// `Chat.type`, parsed once (STYLE P3).
@@ -69,13 +88,18 @@ pub(super) enum ChatKind {
 /// `User`.
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct User {
+    /// The platform id.
     pub(super) id: i64,
+    /// Bot accounts, flagged on the sender.
     #[serde(default)]
     pub(super) is_bot: bool,
+    /// First name (always set by Telegram).
     #[serde(default)]
     pub(super) first_name: String,
+    /// Last name, if any.
     #[serde(default)]
     pub(super) last_name: Option<String>,
+    /// `@username` without the `@`, if any.
     #[serde(default)]
     pub(super) username: Option<String>,
 }
@@ -83,18 +107,24 @@ pub(super) struct User {
 /// `ChatMemberUpdated`.
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct ChatMemberUpdated {
+    /// The chat it belongs to.
     pub(super) chat: TgChat,
+    /// Unix time it was sent (or the change happened).
     pub(super) date: i64,
+    /// The member before the change.
     pub(super) old_chat_member: ChatMember,
+    /// The member after the change.
     pub(super) new_chat_member: ChatMember,
 }
 
 /// `ChatMember` (every variant shares these fields).
 #[derive(Clone, Debug, Deserialize)]
 pub(super) struct ChatMember {
+    /// Owner, admin, member, restricted, left or banned.
     pub(super) status: Status,
+    /// Who.
     pub(super) user: User,
-    /// `restricted` members may or may not be in the chat.
+    /// For `restricted` members: whether they are in the chat.
     #[serde(default)]
     pub(super) is_member: Option<bool>,
 }
@@ -232,17 +262,31 @@ pub(super) fn message_events(
     let (Some(from), Some(text)) = (&m.from, m.text.as_ref().or(m.caption.as_ref())) else {
         return Vec::new();
     };
-    let role = if chat.group.is_some() {
-        role(m.chat.id, from.id)
-    } else {
-        Role::Member
+    let sender = match &m.sender_chat {
+        // An anonymous administrator writes as the group itself.
+        Some(c) if c.id == m.chat.id => Sender {
+            id: c.id.to_string().into(),
+            name: c.title.clone().unwrap_or_else(|| "admin".into()),
+            role: Role::Admin,
+            is_bot: false,
+        },
+        // A channel (linked-channel forwards, users posting as a channel):
+        // not a member plugins should answer.
+        Some(c) => Sender {
+            id: c.id.to_string().into(),
+            name: c.title.clone().unwrap_or_else(|| c.id.to_string()),
+            role: Role::Member,
+            is_bot: true,
+        },
+        None if chat.group.is_some() => from.sender(role(m.chat.id, from.id)),
+        None => from.sender(Role::Member),
     };
     vec![(
         Event {
             at,
             kind: EventKind::Message {
                 chat,
-                sender: from.sender(role),
+                sender,
                 message: Message {
                     id: MessageId(m.message_id.to_string()),
                     text: text.clone(),
@@ -452,6 +496,29 @@ mod tests {
             "chat": {"id": -100, "type": "channel"}, "text": "post"}}));
         assert!(
             message_events(&adapter(), channel.message.as_ref().unwrap(), |_, _| Role::Member).is_empty()
+        );
+    }
+
+    #[test]
+    fn anonymous_admins_are_admins_and_channels_are_not_members() {
+        let anonymous = update(json!({"update_id": 1, "message": {"message_id": 1, "date": 1,
+            "chat": {"id": -100, "type": "supergroup", "title": "G"},
+            "from": {"id": 1087968824, "is_bot": true, "first_name": "Group", "username": "GroupAnonymousBot"},
+            "sender_chat": {"id": -100, "type": "supergroup", "title": "G"}, "text": "/coupons"}}));
+        let events = message_events(&adapter(), anonymous.message.as_ref().unwrap(), |_, _| {
+            Role::Member
+        });
+        let sender = events[0].0.sender().unwrap();
+        assert_eq!((sender.role, sender.is_bot), (Role::Admin, false));
+        let channel = update(json!({"update_id": 2, "message": {"message_id": 2, "date": 1,
+            "chat": {"id": -100, "type": "supergroup"},
+            "from": {"id": 136817688, "is_bot": true, "first_name": "Channel"},
+            "sender_chat": {"id": -200, "type": "channel", "title": "News"}, "text": "post"}}));
+        let events = message_events(&adapter(), channel.message.as_ref().unwrap(), |_, _| Role::Admin);
+        let sender = events[0].0.sender().unwrap();
+        assert_eq!(
+            (sender.name.as_str(), sender.role, sender.is_bot),
+            ("News", Role::Member, true)
         );
     }
 
