@@ -354,6 +354,42 @@ fn call(method: &'static str, body: Value) -> Call {
     Call { method, body }
 }
 
+/// Telegram's longest message is 4096 UTF-16 units; chunks are cut in
+/// characters well below it.
+const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// sendMessage calls for `text`, cut into chunks Telegram accepts (at a
+/// line break where one is near); only the first quotes `reply_to`.
+fn send(chat_id: Value, text: &str, reply_to: Option<Value>) -> Vec<Call> {
+    split(text, MAX_MESSAGE_CHARS)
+        .into_iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut body = json!({"chat_id": chat_id, "text": chunk});
+            if let (0, Some(id)) = (i, &reply_to) {
+                body["reply_parameters"] = json!({"message_id": id, "allow_sending_without_reply": true});
+            }
+            call("sendMessage", body)
+        })
+        .collect()
+}
+
+/// `text` in chunks of at most `max` characters, cut after the last line
+/// break in a chunk's second half when there is one.
+fn split(text: &str, max: usize) -> Vec<&str> {
+    let mut chunks = Vec::new();
+    let mut rest = text;
+    while rest.chars().count() > max {
+        let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let half = rest.char_indices().nth(max / 2).map_or(0, |(i, _)| i);
+        let cut = rest[half..hard].rfind('\n').map_or(hard, |i| half + i + 1);
+        chunks.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    chunks.push(rest);
+    chunks
+}
+
 /// The calls that carry out `action` at `now` (a kick is a ban and an
 /// unban), with group ids already mapped to where the group lives now.
 pub(super) fn calls(action: &Action, now: DateTime<Utc>, chat: impl Fn(&str) -> Value) -> Vec<Call> {
@@ -373,32 +409,16 @@ pub(super) fn calls(action: &Action, now: DateTime<Utc>, chat: impl Fn(&str) -> 
         Action::Send {
             to: Target::Group(g),
             text,
-        } => vec![call(
-            "sendMessage",
-            json!({"chat_id": chat(g.as_str()), "text": text}),
-        )],
+        } => send(chat(g.as_str()), text, None),
         Action::Send {
             to: Target::User(u),
             text,
-        } => vec![call(
-            "sendMessage",
-            json!({"chat_id": user_id(u.as_str()), "text": text}),
-        )],
+        } => send(user_id(u.as_str()), text, None),
         Action::Reply {
             group,
             reply_to,
             text,
-        } => vec![call(
-            "sendMessage",
-            json!({
-                "chat_id": chat(group.as_str()),
-                "text": text,
-                "reply_parameters": {
-                    "message_id": user_id(reply_to.as_str()),
-                    "allow_sending_without_reply": true,
-                },
-            }),
-        )],
+        } => send(chat(group.as_str()), text, Some(user_id(reply_to.as_str()))),
         Action::Delete { group, message } => vec![call(
             "deleteMessage",
             json!({"chat_id": chat(group.as_str()), "message_id": user_id(message.as_str())}),
@@ -561,6 +581,26 @@ mod tests {
         assert!(matches!(leave.kind, EventKind::Leave { .. }));
         assert!(!m.joined);
         assert!(member_event(&adapter(), &change("member", "administrator")).is_none());
+    }
+
+    #[test]
+    fn long_texts_are_sent_in_chunks_and_only_the_first_quotes() {
+        assert_eq!(split("abc", 5), ["abc"]);
+        assert_eq!(split("abcdefg", 3), ["abc", "def", "g"]);
+        // A line break in the first half is too early to cut at.
+        assert_eq!(split("ab\ncdefgh", 6), ["ab\ncde", "fgh"]);
+        assert_eq!(split("abcd\nefgh", 6), ["abcd\n", "efgh"]);
+        assert_eq!(split("领券领券领券", 4), ["领券领券", "领券"]);
+        let reply = Action::Reply {
+            group: "-1".into(),
+            reply_to: "9".into(),
+            text: "x".repeat(MAX_MESSAGE_CHARS + 1),
+        };
+        let c = calls(&reply, DateTime::UNIX_EPOCH, chat_id);
+        assert_eq!(c.len(), 2);
+        assert!(c[0].body.get("reply_parameters").is_some());
+        assert!(c[1].body.get("reply_parameters").is_none());
+        assert_eq!(c[1].body["text"], json!("x"));
     }
 
     #[test]
