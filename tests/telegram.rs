@@ -421,3 +421,48 @@ fn a_webhook_path_the_listener_cannot_route_is_a_config_error() {
         "{errors:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_retried_while_the_api_is_down_is_delivered_once_after() {
+    let fake = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    polling_config(dir.path(), &fake);
+    let daemon = Running::start(dir.path()).await;
+
+    // The first attempt gets a 500; the API then goes away before the
+    // outbox's retry (at least half a second later).
+    fake.fail_next("sendMessage", 500, None, None);
+    fake.push_message(GROUP, 42, "Ann", "refund?");
+    fake.wait_until("the failed send", |calls| {
+        calls.iter().any(|c| c.method == "sendMessage" && c.status == 500)
+    })
+    .await;
+    fake.stop().await;
+
+    // Wait until the outbox has also failed against the closed port.
+    let store = qunbot::storage::open(&format!("sqlite://{}", dir.path().join("state.db").display()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pending = store.outbox_pending(&"tg".into(), 10).await.unwrap();
+        if pending.first().is_some_and(|q| q.attempts >= 2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no retry while down: {pending:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    fake.restart().await;
+    fake.wait_for_text("Refunds take 3 days.").await;
+    daemon.stop().await;
+    let delivered = fake
+        .calls()
+        .iter()
+        .filter(|c| ok_send_with(c, "Refunds take 3 days."))
+        .count();
+    assert_eq!(delivered, 1);
+}
