@@ -9,8 +9,9 @@
 //!   module that names the YAML crate.
 //! - [`registry`]: the lists of plugin and adapter kinds.
 //! - [`plugin`]: the `Plugin` trait and the built-in plugins.
-//! - [`adapter`]: the `Adapter` trait, capabilities, and one module per platform.
-//! - [`runtime`]: routing events through bots' plugins; the daemon.
+//! - [`adapter`]: the `Adapter` trait, capabilities, the shared HTTP transport, and one
+//!   module per platform (console, telegram).
+//! - [`runtime`]: routing events through bots' plugins; the daemon and its HTTP listener.
 //! - [`outbox`]: the durable action queue and the send governor.
 //! - [`scheduler`]: cron jobs → scheduled events, once per slot.
 //! - [`storage`]: the `Store` traits and their backends.

@@ -238,7 +238,13 @@ fn coupons_export_lists_the_grants_of_a_simulation_store() {
 
 /// The fenced blocks of README.md with the given info string, in order.
 fn readme_blocks(lang: &str) -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    doc_blocks("README.md", lang)
+}
+
+/// The fenced blocks of `file` (relative to the crate) with the given info
+/// string, in order.
+fn doc_blocks(file: &str, lang: &str) -> Vec<String> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in readme.lines() {
@@ -344,5 +350,30 @@ fn copy_tree(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
+    }
+}
+
+#[test]
+fn the_adapter_docs_config_examples_pass_check() {
+    let examples = doc_blocks("docs/adapters.md", "yaml");
+    assert!(examples.len() >= 4, "{examples:?}");
+    for example in examples {
+        let dir = tempfile::tempdir().unwrap();
+        util::write_files(dir.path(), &[("config.yaml", &example)]);
+        let out = Command::new(env!("CARGO_BIN_EXE_qunbot"))
+            .current_dir(dir.path())
+            .args(["check"])
+            .env_remove("QUNBOT_CONFIG")
+            .env("TELEGRAM_BOT_TOKEN", "123:abc")
+            .env("TELEGRAM_WEBHOOK_SECRET", "s3cret")
+            .env("WEBHOOK_SECRET", "0123456789abcdef")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{example}\n{}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

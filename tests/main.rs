@@ -10,6 +10,10 @@
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
+//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API).
+//! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
+//!   429, 5xx and restarts.
+//! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
@@ -17,8 +21,11 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod fakes;
 mod faq;
 mod outbox;
 mod simulate;
 mod storage;
+mod telegram;
 mod util;
+mod webhook;

@@ -137,3 +137,50 @@ pub async fn settle(adapter: &MemoryAdapter) -> Vec<Action> {
     }
     adapter.executed()
 }
+
+/// The real daemon (system clock) running one config folder; shared with
+/// the other adapter suites.
+pub struct Running {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    pub http: Option<std::net::SocketAddr>,
+}
+
+impl Running {
+    pub async fn start(dir: &Path) -> Running {
+        let config = load(dir);
+        let ready = Arc::new(tokio::sync::Notify::new());
+        let http = Arc::new(std::sync::OnceLock::new());
+        let options = RunOptions {
+            ready: Some(ready.clone()),
+            http_addr: Some(http.clone()),
+            ..RunOptions::default()
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let notified = ready.notified();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            runtime::run(config, Arc::new(qunbot::clock::SystemClock), options, shutdown)
+                .await
+                .unwrap();
+        });
+        tokio::time::timeout(Duration::from_secs(30), notified)
+            .await
+            .expect("daemon ready");
+        Running {
+            stop: Some(stop),
+            task: Some(task),
+            http: http.get().copied(),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(30), self.task.take().unwrap())
+            .await
+            .expect("daemon stops")
+            .unwrap();
+    }
+}

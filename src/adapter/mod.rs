@@ -7,9 +7,14 @@
 //! do and the outbox can pace what it can.
 
 mod console;
+pub mod http;
 pub mod memory;
+pub mod telegram;
+pub mod webhook;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
+pub use telegram::{TelegramAdapter, TelegramConfig};
+pub use webhook::{WebhookAdapter, WebhookConfig};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +110,24 @@ impl Capabilities {
     }
 }
 
+/// A path an adapter serves on the daemon's HTTP listener (a webhook).
+/// Paths are exclusive: config loading rejects two adapters claiming one,
+/// and adapters with routes when no `http:` listener is configured.
+pub struct Route {
+    /// The path, such as `/telegram/tg`.
+    pub path: String,
+    /// What answers requests to it.
+    pub handler: axum::routing::MethodRouter,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A connection to one platform account.
 #[async_trait]
 pub trait Adapter: Send + Sync {
@@ -128,6 +151,14 @@ pub trait Adapter: Send + Sync {
         let _ = events;
         shutdown.cancelled().await;
         Ok(())
+    }
+
+    /// The paths it serves on the daemon's HTTP listener (webhooks); none
+    /// by default. Called once when config is compiled (to check the paths)
+    /// and once when the listener starts; events received there reach
+    /// [`Adapter::run`]'s sink through the adapter's own queue.
+    fn routes(&self) -> Vec<Route> {
+        Vec::new()
     }
 
     /// Carry out one action on the platform.
@@ -194,5 +225,9 @@ fn builtin<C: AdapterConfig>() -> Box<dyn AdapterFactory> {
 
 /// Every built-in adapter kind, in the order `qunbot list` shows them.
 pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
-    vec![builtin::<ConsoleConfig>()]
+    vec![
+        builtin::<ConsoleConfig>(),
+        builtin::<TelegramConfig>(),
+        builtin::<WebhookConfig>(),
+    ]
 }

@@ -108,7 +108,8 @@ fn compile_config(path: &Path, registry: &Registry, env: Env<'_>, errors: &mut E
     let raw: RawConfig = deserialize_lenient(&root, source, &[], &mut errors.found)?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let timezone = raw.timezone.map_or(chrono_tz::UTC, |z| z.0);
-    let (adapters, adapter_ids) = compile_adapters(&raw.adapters, source, registry, errors);
+    let (adapters, adapter_ids) =
+        compile_adapters(&raw.adapters, raw.http.is_some(), source, registry, errors);
 
     let bots_dir = dir.join(raw.bots.as_deref().unwrap_or(DEFAULT_BOTS));
     let files = match bot_files(&bots_dir) {
@@ -147,15 +148,19 @@ fn compile_config(path: &Path, registry: &Registry, env: Env<'_>, errors: &mut E
 
 /// Build every adapter under `adapters:`. Returns the built ones and the ids
 /// of all configured ones (built or not, so bots referring to a broken
-/// adapter get no second error).
+/// adapter get no second error). Webhook paths are exclusive resources
+/// (STYLE P6): a path claimed twice, or any path without an `http:`
+/// listener, is an error here rather than at start-up.
 fn compile_adapters(
     adapters: &Mapping,
+    http: bool,
     source: &Arc<Source>,
     registry: &Registry,
     errors: &mut Errors,
 ) -> (Vec<AdapterEntry>, Vec<AdapterId>) {
     let mut built = Vec::new();
     let mut ids = Vec::new();
+    let mut paths: HashMap<String, AdapterId> = HashMap::new();
     for (key, value) in adapters {
         let path = vec![Seg::Key("adapters".into()), Seg::Key(key_text(key))];
         let Value::String(id) = key else {
@@ -172,12 +177,54 @@ fn compile_adapters(
         }
         let id = AdapterId::from(id.as_str());
         ids.push(id.clone());
-        match compile_adapter(&id, value, path, source, registry) {
-            Ok(entry) => built.push(entry),
+        match compile_adapter(&id, value, path.clone(), source, registry) {
+            Ok(entry) => {
+                for route in entry.adapter.routes() {
+                    if !http {
+                        errors.found.push(source.error_at_key(
+                            &path,
+                            format!(
+                                "adapter `{id}` serves {} on the HTTP listener; add `http: {{listen: 127.0.0.1:8080}}` to config.yaml",
+                                route.path
+                            ),
+                        ));
+                    } else if !valid_route_path(&route.path) {
+                        errors.found.push(source.error_at_key(
+                            &path,
+                            format!(
+                                "adapter `{id}` would serve `{}`: a path is `/` and letters, digits, `_`, `-`, `.` (set `path:` or rename the adapter)",
+                                route.path
+                            ),
+                        ));
+                    } else if let Some(other) = paths.insert(route.path.clone(), id.clone()) {
+                        errors.found.push(source.error_at_key(
+                            &path,
+                            format!(
+                                "adapter `{id}` serves {}, which adapter `{other}` serves already",
+                                route.path
+                            ),
+                        ));
+                    }
+                }
+                built.push(entry);
+            }
             Err(mut e) => errors.found.append(&mut e),
         }
     }
     (built, ids)
+}
+
+/// Whether `path` is a plain path the listener can route (no patterns,
+/// nothing to escape): `/` and then segments of `A-Z a-z 0-9 _ - .`.
+fn valid_route_path(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        })
+    })
 }
 
 fn compile_adapter(

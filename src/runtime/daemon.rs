@@ -30,6 +30,9 @@ pub struct RunOptions {
     /// Notified once start-up is done: the store is open, plugins started,
     /// and the scheduler has fixed its start time (slots after it fire).
     pub ready: Option<Arc<tokio::sync::Notify>>,
+    /// Set to the HTTP listener's address once it is bound (before `ready`),
+    /// for callers that listen on port 0.
+    pub http_addr: Option<Arc<std::sync::OnceLock<std::net::SocketAddr>>>,
 }
 
 /// Capacity of the channel from adapters and the scheduler to dispatch.
@@ -45,6 +48,10 @@ pub async fn run(
     options: RunOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BoxError> {
+    let listener = match &config.http {
+        Some(http) => Some(super::http::bind(http.listen).await?),
+        None => None,
+    };
     let store = storage::open(&config.storage_url).await?;
     let capabilities = config
         .adapters
@@ -77,6 +84,13 @@ pub async fn run(
                 tracing::error!(adapter = %adapter.id(), %error, "adapter stopped");
             }
         });
+    }
+    if let Some(listener) = listener {
+        if let (Some(slot), Ok(addr)) = (&options.http_addr, listener.local_addr()) {
+            let _ = slot.set(addr);
+        }
+        let router = super::http::router(&config.adapters);
+        receivers.spawn(super::http::serve(listener, router, receive.child_token()));
     }
     // Fixed before `ready`: slots after this instant are the scheduler's.
     let started = clock.now();

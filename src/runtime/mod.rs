@@ -9,6 +9,7 @@
 mod context;
 pub mod daemon;
 mod dispatch;
+mod http;
 
 pub use context::Ctx;
 pub use daemon::{RunOptions, run};
