@@ -11,6 +11,7 @@
 
 mod autoreply;
 mod coupons;
+pub mod moderation;
 mod promotions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -18,6 +19,7 @@ mod welcome;
 
 pub use autoreply::AutoreplyConfig;
 pub use coupons::CouponsConfig;
+pub use moderation::ModerationConfig;
 pub use promotions::PromotionsConfig;
 pub use welcome::WelcomeConfig;
 
@@ -146,6 +148,7 @@ pub fn builtins() -> Vec<Box<dyn PluginFactory>> {
     vec![
         builtin::<AutoreplyConfig>(),
         builtin::<WelcomeConfig>(),
+        builtin::<ModerationConfig>(),
         builtin::<CouponsConfig>(),
         builtin::<PromotionsConfig>(),
     ]

@@ -1,0 +1,1 @@
+//! Unit tests of the moderation plugin through the plugin harness.
