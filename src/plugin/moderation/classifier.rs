@@ -125,6 +125,9 @@ pub(crate) fn features(text: &Folded, signals: Signals) -> Features {
         }],
     ));
     out.push(hash(10, b"bias"));
+    // A bias per script: Chinese and Latin chats have their own base rates.
+    let cjk = folded.chars().any(tokenize::is_cjk);
+    out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
     out.sort_unstable();
     out.dedup();
     out
@@ -147,6 +150,11 @@ pub struct Model {
     weights: Vec<f32>,
     /// AdaGrad's sum of squared gradients per weight, kept for online updates.
     grads: Vec<f32>,
+    /// Each feature's value when present: its naive-Bayes log-count ratio
+    /// (spam vs ham) in the training samples, so that the regression starts
+    /// from what naive Bayes knows (NBSVM, Wang & Manning 2012); 1 for
+    /// features never seen in training and for the bias.
+    values: Vec<f32>,
 }
 
 impl std::fmt::Debug for Model {
@@ -170,12 +178,14 @@ impl Model {
         Self {
             weights: vec![0.0; DIM],
             grads: vec![0.0; DIM],
+            values: vec![1.0; DIM],
         }
     }
 
     /// Train a fresh model on labelled samples (`true`: spam).
     pub fn train(samples: &[(Features, bool)]) -> Self {
         let mut model = Self::empty();
+        model.set_values(samples);
         let mut order: Vec<usize> = (0..samples.len()).collect();
         let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..EPOCHS {
@@ -195,6 +205,37 @@ impl Model {
         model
     }
 
+    /// Set each feature's value to its smoothed naive-Bayes log-count ratio
+    /// in `samples` (documents containing it, spam vs ham).
+    fn set_values(&mut self, samples: &[(Features, bool)]) {
+        let (mut spam_n, mut ham_n) = (0f32, 0f32);
+        let mut spam_c = vec![0f32; DIM];
+        let mut ham_c = vec![0f32; DIM];
+        for (x, spam) in samples {
+            let counts = if *spam {
+                spam_n += 1.0;
+                &mut spam_c
+            } else {
+                ham_n += 1.0;
+                &mut ham_c
+            };
+            for i in x {
+                counts[*i as usize] += 1.0;
+            }
+        }
+        const ALPHA: f32 = 1.0;
+        for i in 0..DIM {
+            if spam_c[i] + ham_c[i] > 0.0 {
+                self.values[i] = ((spam_c[i] + ALPHA) / (spam_n + 2.0 * ALPHA)).ln()
+                    - ((ham_c[i] + ALPHA) / (ham_n + 2.0 * ALPHA)).ln();
+            }
+        }
+        // The biases stay plain switches.
+        self.values[hash(10, b"bias") as usize] = 1.0;
+        self.values[hash(11, b"cjk") as usize] = 1.0;
+        self.values[hash(11, b"lat") as usize] = 1.0;
+    }
+
     /// The probability that a message with features `x` is spam.
     pub fn score(&self, x: &[u32]) -> f32 {
         sigmoid(self.margin(x))
@@ -202,7 +243,10 @@ impl Model {
 
     fn margin(&self, x: &[u32]) -> f32 {
         let scale = 1.0 / (x.len().max(1) as f32).sqrt();
-        x.iter().map(|i| self.weights[*i as usize]).sum::<f32>() * scale
+        x.iter()
+            .map(|i| self.weights[*i as usize] * self.values[*i as usize])
+            .sum::<f32>()
+            * scale
     }
 
     /// One AdaGrad step on one sample.
@@ -214,8 +258,9 @@ impl Model {
         let g = (p - y) * weight * boost * scale;
         for &i in x {
             let i = i as usize;
-            self.grads[i] += g * g;
-            self.weights[i] -= RATE * g / (self.grads[i].sqrt() + 1e-6);
+            let gi = g * self.values[i];
+            self.grads[i] += gi * gi;
+            self.weights[i] -= RATE * gi / (self.grads[i].sqrt() + 1e-6);
         }
     }
 

@@ -209,7 +209,7 @@ pub struct ClassifierConfig {
     /// Sample files to train on, besides the built-in samples.
     #[serde(default)]
     pub samples: SamplesConfig,
-    /// Spam probability at or above which a message violates (default 0.5).
+    /// Spam probability at or above which a message violates (default 0.27).
     #[serde(default = "default_threshold")]
     pub threshold: f32,
     /// Train on the built-in samples too (default true).
@@ -228,7 +228,7 @@ impl Default for ClassifierConfig {
 }
 
 /// Default spam probability threshold.
-pub(crate) const DEFAULT_THRESHOLD: f32 = 0.5;
+pub(crate) const DEFAULT_THRESHOLD: f32 = 0.27;
 
 fn default_threshold() -> f32 {
     DEFAULT_THRESHOLD
