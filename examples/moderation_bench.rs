@@ -38,14 +38,42 @@ impl Rng {
 }
 
 const EN: &[&str] = &[
-    "hello", "thanks", "when", "does", "the", "event", "start", "coupon", "code", "works", "for", "me", "see",
-    "you", "tomorrow", "lunch", "order", "shipped", "yet", "great", "idea", "refund", "arrived", "who", "won",
-    "match", "late", "again", "sorry", "please", "share", "link", "docs", "meeting", "moved",
+    "hello", "thanks", "when", "does", "the", "event", "start", "coupon", "code", "works", "for", "me",
+    "see", "you", "tomorrow", "lunch", "order", "shipped", "yet", "great", "idea", "refund", "arrived",
+    "who", "won", "match", "late", "again", "sorry", "please", "share", "link", "docs", "meeting", "moved",
 ];
 const ZH: &[&str] = &[
-    "大家好", "今天", "活动", "几点", "开始", "优惠券", "怎么", "用", "谢谢", "群主", "明天", "下雨", "午饭",
-    "一起", "发货", "退款", "到账", "客服", "电话", "打不通", "价格", "划算", "晚安", "收到", "好的", "问题",
-    "管理员", "比赛", "直播", "链接", "会议",
+    "大家好",
+    "今天",
+    "活动",
+    "几点",
+    "开始",
+    "优惠券",
+    "怎么",
+    "用",
+    "谢谢",
+    "群主",
+    "明天",
+    "下雨",
+    "午饭",
+    "一起",
+    "发货",
+    "退款",
+    "到账",
+    "客服",
+    "电话",
+    "打不通",
+    "价格",
+    "划算",
+    "晚安",
+    "收到",
+    "好的",
+    "问题",
+    "管理员",
+    "比赛",
+    "直播",
+    "链接",
+    "会议",
 ];
 const SPAM: &[&str] = &[
     "加V领福利，每天都有红包",
@@ -83,7 +111,12 @@ fn main() {
                 i / 1000
             )
         } else {
-            format!("{}{}{}", hanzi[i % 10], hanzi[(i / 10) % 10], hanzi[(i / 100) % 10])
+            format!(
+                "{}{}{}",
+                hanzi[i % 10],
+                hanzi[(i / 10) % 10],
+                hanzi[(i / 100) % 10]
+            )
         };
         writeln!(words, "{w}").unwrap();
     }

@@ -12,7 +12,6 @@
 //!   so spaces and punctuation put between characters (`加 . 微 . 信`) do not
 //!   split a banned word.
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::text::normalize;
@@ -50,16 +49,23 @@ impl Folded {
 /// then leetspeak inside Latin words.
 pub(crate) fn fold(norm: &str) -> String {
     let table = trad_simp();
-    let mut chars: Vec<char> = Vec::with_capacity(norm.len());
+    let mut out = String::with_capacity(norm.len());
     for c in norm.chars() {
+        if c.is_ascii() {
+            out.push(c);
+            continue;
+        }
         match c {
             // The keycap mark of 1️⃣ and emoji variation selectors.
             '\u{20E3}' | '\u{FE0F}' => {}
-            _ => chars.push(homoglyph(c).unwrap_or_else(|| table.get(&c).copied().unwrap_or(c))),
+            _ => out.push(homoglyph(c).unwrap_or_else(|| {
+                table
+                    .binary_search_by_key(&c, |(t, _)| *t)
+                    .map_or(c, |i| table[i].1)
+            })),
         }
     }
-    leet(&mut chars);
-    chars.into_iter().collect()
+    leet(out)
 }
 
 /// Keep letters, digits and ideographs only.
@@ -123,39 +129,47 @@ fn homoglyph(c: char) -> Option<char> {
 }
 
 /// Map digits and symbols standing for letters inside Latin words: a run of
-/// `[a-z0-9@$]` with at least one letter and at least one stand-in.
-fn leet(chars: &mut [char]) {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '@' || c == '$';
+/// `[a-z0-9@$]` with at least two letters, at least one stand-in, and not
+/// mostly digits.
+fn leet(text: String) -> String {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'@' || b == b'$';
+    let is_stand_in = |b: u8| matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$');
+    if !text.bytes().any(is_stand_in) {
+        return text;
+    }
+    let mut bytes = text.into_bytes();
     let mut i = 0;
-    while i < chars.len() {
-        if !is_word(chars[i]) {
+    while i < bytes.len() {
+        if !is_word(bytes[i]) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < chars.len() && is_word(chars[i]) {
+        while i < bytes.len() && is_word(bytes[i]) {
             i += 1;
         }
-        let run = &mut chars[start..i];
-        let letters = run.iter().filter(|c| c.is_ascii_alphabetic()).count();
+        let run = &mut bytes[start..i];
+        let letters = run.iter().filter(|b| b.is_ascii_alphabetic()).count();
         // A mention (@name) or an amount ($100) is not leetspeak; neither is
         // an id that is mostly digits (qq12345, order 12ab34).
         let digits = run.len() - letters;
-        if letters < 2 || digits * 2 > run.len() || run[0] == '@' || run[0] == '$' {
+        if letters < 2 || digits * 2 > run.len() || run[0] == b'@' || run[0] == b'$' {
             continue;
         }
-        for c in run.iter_mut() {
-            *c = match *c {
-                '0' => 'o',
-                '1' => 'i',
-                '3' => 'e',
-                '4' | '@' => 'a',
-                '5' | '$' => 's',
-                '7' => 't',
+        for b in run.iter_mut() {
+            *b = match *b {
+                b'0' => b'o',
+                b'1' => b'i',
+                b'3' => b'e',
+                b'4' | b'@' => b'a',
+                b'5' | b'$' => b's',
+                b'7' => b't',
                 other => other,
             };
         }
     }
+    // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// Traditional characters and their simplified forms, as pairs. The common
@@ -186,16 +200,19 @@ pub(crate) const TRAD_SIMP: &str = "\
 儲储蓄蓄鎖锁積积擁拥營营銷销競竞爭争購购訂订貨货運运輸输換换遞递郵邮寄寄\
 ";
 
-/// The table as a map, built on first use.
-fn trad_simp() -> &'static HashMap<char, char> {
-    static TABLE: OnceLock<HashMap<char, char>> = OnceLock::new();
+/// The table as pairs sorted by the traditional character, built on first use.
+fn trad_simp() -> &'static [(char, char)] {
+    static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
-        chars
+        let mut pairs: Vec<(char, char)> = chars
             .chunks_exact(2)
             .filter(|pair| pair[0] != pair[1])
             .map(|pair| (pair[0], pair[1]))
-            .collect()
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|p| p.0);
+        pairs
     })
 }
 

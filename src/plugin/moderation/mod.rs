@@ -37,9 +37,7 @@ use async_trait::async_trait;
 use super::{Flow, Plugin};
 use crate::bot::Scoped;
 use crate::error::BoxError;
-use crate::event::{
-    Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId,
-};
+use crate::event::{Action, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId};
 use crate::runtime::Ctx;
 use crate::storage::{AuditEntry, Sample};
 use classifier::{Features, SpamIndex};
@@ -116,12 +114,19 @@ struct Moderation {
     dry_run: bool,
     report_to: Option<Scoped<GroupId>>,
     /// Recent messages per group; std mutex, held briefly.
-    recent: Mutex<HashMap<(AdapterId, GroupId), VecDeque<Recent>>>,
+    recent: Mutex<HashMap<u64, VecDeque<Recent>>>,
 }
 
 fn member_hash(chat: &Chat, group: &GroupId, user: &UserId) -> MemberHash {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (chat.adapter.as_str(), group.as_str(), user.as_str()).hash(&mut h);
+    h.finish()
+}
+
+/// A group of one adapter, hashed (the key of the recent messages).
+fn group_hash(chat: &Chat, group: &GroupId) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (chat.adapter.as_str(), group.as_str()).hash(&mut h);
     h.finish()
 }
 
@@ -223,7 +228,7 @@ impl Moderation {
     /// Remember a message for admin replies.
     fn remember(&self, chat: &Chat, group: &GroupId, sender: &Sender, message: &Message) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let list = recent.entry((chat.adapter.clone(), group.clone())).or_default();
+        let list = recent.entry(group_hash(chat, group)).or_default();
         if list.len() >= RECENT_PER_GROUP {
             list.pop_front();
         }
@@ -237,7 +242,7 @@ impl Moderation {
     fn recent(&self, chat: &Chat, group: &GroupId, id: &MessageId) -> Option<Recent> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent
-            .get(&(chat.adapter.clone(), group.clone()))?
+            .get(&group_hash(chat, group))?
             .iter()
             .rev()
             .find(|r| &r.id == id)
