@@ -441,8 +441,12 @@ mod tests {
     #[test]
     fn similarity_finds_templates_with_another_number() {
         let mut index = SpamIndex::default();
-        index.add(&Folded::new("高薪兼职日结工资，有意者联系微信 abc12345 详聊"));
-        assert!(index.matches(&Folded::new("高薪兼职日结工资，有意者联系微信 xyz98765 详聊")));
+        index.add(&Folded::new(
+            "高薪兼职日结工资，有意者联系扣扣 12345678 详聊，名额有限先到先得",
+        ));
+        assert!(index.matches(&Folded::new(
+            "高薪兼职日结工资!有意者联系扣扣 98765432 详聊，名额有限先到先得"
+        )));
         assert!(!index.matches(&Folded::new("今天的会议改到下午三点，请大家准时参加")));
         assert!(!index.matches(&Folded::new("短句")), "too short to compare");
     }

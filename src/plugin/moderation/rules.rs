@@ -147,7 +147,7 @@ fn link_regex() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
         // Dots written as "。", "点", "(dot)", " dot ".
-        let dot = r"(?:\.|。|点|\(dot\)|\[dot\]| dot )";
+        let dot = r"(?:\.|。|点| ?\(dot\) ?| ?\[dot\] ?| dot )";
         let label = r"[a-z0-9][a-z0-9-]*";
         let pattern =
             format!(r"(?:https?://|www\.)[^\s/?#]+|{label}(?:{dot}{label})*{dot}(?:{TLDS})(?:[^a-z0-9-]|$)");
@@ -166,6 +166,8 @@ pub(crate) fn hosts(folded: &str) -> impl Iterator<Item = String> + '_ {
             }
         }
         let host = s
+            .replace(" (dot) ", ".")
+            .replace(" [dot] ", ".")
             .replace("(dot)", ".")
             .replace("[dot]", ".")
             .replace(" dot ", ".")
