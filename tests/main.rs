@@ -8,12 +8,14 @@
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
+//! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
 mod cli;
 mod config;
 mod daemon;
+mod moderation;
 mod outbox;
 mod simulate;
 mod storage;

@@ -31,6 +31,21 @@ async fn cron_slots_cross_a_day_boundary_in_shanghai_time() {
 }
 
 #[tokio::test]
+async fn moderation_rules_and_evasions_delete_before_later_plugins() {
+    check_case("moderation_rules").await;
+}
+
+#[tokio::test]
+async fn moderation_ladder_forget_after_exemption_new_members_and_commands() {
+    check_case("moderation_ladder").await;
+}
+
+#[tokio::test]
+async fn moderation_dry_run_decides_but_acts_on_nothing() {
+    check_case("moderation_dry_run").await;
+}
+
+#[tokio::test]
 async fn every_case_folder_is_tested() {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
         .unwrap()
@@ -39,14 +54,27 @@ async fn every_case_folder_is_tested() {
     names.sort();
     assert_eq!(
         names,
-        ["autoreply", "cron_day_boundary", "welcome"],
+        [
+            "autoreply",
+            "cron_day_boundary",
+            "moderation_dry_run",
+            "moderation_ladder",
+            "moderation_rules",
+            "welcome"
+        ],
         "add a test for each new case"
     );
 }
 
 #[tokio::test]
 async fn replay_is_byte_for_byte_deterministic() {
-    for name in ["autoreply", "cron_day_boundary", "welcome"] {
+    for name in [
+        "autoreply",
+        "cron_day_boundary",
+        "moderation_rules",
+        "moderation_ladder",
+        "welcome",
+    ] {
         let dir = util::transcripts().join(name);
         let input = std::fs::read_to_string(dir.join("input.jsonl")).unwrap();
         let a = util::simulate(&dir, &input).await;
