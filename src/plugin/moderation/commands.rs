@@ -26,7 +26,7 @@ pub(crate) enum Command {
 impl Command {
     /// The command of a message, if it is one (`/spam`, `/spam@bot`, …).
     pub(crate) fn parse(text: &str) -> Option<Self> {
-        let mut parts = text.trim().split_whitespace();
+        let mut parts = text.split_whitespace();
         let head = parts.next()?.strip_prefix('/')?;
         let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
         let arg = parts
