@@ -109,7 +109,7 @@ impl Patterns {
 
     /// Whether a pattern is found.
     pub(crate) fn matches(&self, text: &Folded) -> bool {
-        self.set.is_match(&text.folded) || self.set.is_match(&text.norm)
+        self.set.is_match(&text.folded) || (text.norm != text.folded && self.set.is_match(&text.norm))
     }
 }
 
@@ -354,7 +354,9 @@ impl<K: std::hash::Hash + Eq> Windows<K> {
     pub(crate) fn hit(&mut self, key: K, now: DateTime<Utc>) -> usize {
         let window = self.window;
         self.since_sweep += 1;
-        if self.since_sweep >= 4096 && self.seen.len() >= 4096 {
+        // Sweep idle keys once as many inserts as keys have passed: the
+        // map stays bounded by the active keys, at O(1) amortised cost.
+        if self.since_sweep >= self.seen.len().max(4096) {
             self.since_sweep = 0;
             self.seen
                 .retain(|_, times| times.back().is_some_and(|t| now - *t < window));
