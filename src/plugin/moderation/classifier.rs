@@ -174,7 +174,7 @@ const RATE: f32 = 0.3;
 const EPOCHS: usize = 8;
 /// Weight of a ham sample's loss relative to spam's: a wrongly deleted
 /// member costs more than a missed ad.
-const HAM_WEIGHT: f32 = 1.5;
+const HAM_WEIGHT: f32 = 3.0;
 
 impl Model {
     /// A model that knows nothing (every message scores 0.5).
@@ -228,7 +228,8 @@ impl Model {
                 counts[*i as usize] += 1.0;
             }
         }
-        const ALPHA: f32 = 1.0;
+        // Tuned on held-out halves of labelled chat: 2 beats 0.5 and 1.
+        const ALPHA: f32 = 2.0;
         for i in 0..DIM {
             if spam_c[i] + ham_c[i] > 0.0 {
                 self.values[i] = ((spam_c[i] + ALPHA) / (spam_n + 2.0 * ALPHA)).ln()

@@ -115,6 +115,9 @@ pub struct Report {
     pub by_lang: BTreeMap<String, Figures>,
     /// Messages checked per second (the plugin only).
     pub msgs_per_sec: f64,
+    /// Whether each message was flagged, in input order (for error analysis).
+    #[serde(skip)]
+    pub flagged: Vec<bool>,
 }
 
 /// The bot a default plugin belongs to in `eval spam`.
@@ -178,6 +181,7 @@ pub async fn score(
     let adapter = bot.adapters.first().cloned().unwrap_or_else(|| "console".into());
     let mut all = Figures::default();
     let mut by_lang: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut flags = Vec::with_capacity(data.len());
     let began = Instant::now();
     for (i, row) in data.iter().enumerate() {
         let at = start + chrono::Duration::seconds(i as i64);
@@ -213,6 +217,7 @@ pub async fn score(
             .into_actions()
             .iter()
             .any(|d| matches!(d.outgoing.action, Action::Delete { .. }));
+        flags.push(flagged);
         all.add(row.is_spam(), flagged);
         by_lang
             .entry(row.lang.clone().unwrap_or_else(|| "other".into()))
@@ -224,6 +229,7 @@ pub async fn score(
         all: all.finish(),
         by_lang: by_lang.into_iter().map(|(k, v)| (k, v.finish())).collect(),
         msgs_per_sec: if secs > 0.0 { data.len() as f64 / secs } else { 0.0 },
+        flagged: flags,
     })
 }
 
