@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::classifier::{Model, SpamIndex};
 use super::ladder::{Ladder, Step};
 use super::rules::{Links, Patterns, Windows, Words};
-use super::{Classifier, ClassifierState, Folded, Moderation, NewMembers, features_of};
+use super::{Classifier, ClassifierState, Folded, Moderation, NewMembers, auto_threshold, features_of};
 use crate::bot::Scoped;
 use crate::config::{ConfigError, Duration};
 use crate::plugin::{BuildCx, Plugin, PluginConfig};
@@ -209,9 +209,12 @@ pub struct ClassifierConfig {
     /// Sample files to train on, besides the built-in samples.
     #[serde(default)]
     pub samples: SamplesConfig,
-    /// Spam probability at or above which a message violates (default 0.27).
-    #[serde(default = "default_threshold")]
-    pub threshold: f32,
+    /// Spam probability at or above which a message violates. Default:
+    /// automatic, from 0.7 for a model of the built-in samples only down to
+    /// 0.27 once it has learned 5,000 samples (files, `/spam`, `/ham`,
+    /// `qunbot train`).
+    #[serde(default)]
+    pub threshold: Option<f32>,
     /// Train on the built-in samples too (default true).
     #[serde(default = "yes")]
     pub builtin: bool,
@@ -221,18 +224,16 @@ impl Default for ClassifierConfig {
     fn default() -> Self {
         Self {
             samples: SamplesConfig::default(),
-            threshold: default_threshold(),
+            threshold: None,
             builtin: true,
         }
     }
 }
 
-/// Default spam probability threshold.
-pub(crate) const DEFAULT_THRESHOLD: f32 = 0.27;
-
-fn default_threshold() -> f32 {
-    DEFAULT_THRESHOLD
-}
+/// The automatic threshold of a model trained on thousands of samples.
+pub(crate) const TRAINED_THRESHOLD: f32 = 0.27;
+/// The automatic threshold of a model of the built-in samples only.
+pub(crate) const UNTRAINED_THRESHOLD: f32 = 0.7;
 
 /// Sample files: one message a line, or JSONL with `text` and `label`
 /// (`spam` or `ham`, which then wins over the file's kind).
@@ -370,7 +371,7 @@ impl PluginConfig for ModerationConfig {
             }
         }
         let classifier = self.classifier.map(|c| {
-            if !(0.0..=1.0).contains(&c.threshold) {
+            if c.threshold.is_some_and(|t| !(0.0..=1.0).contains(&t)) {
                 errors.push(
                     cx.options
                         .error_at("classifier.threshold", "must be between 0 and 1"),
@@ -381,6 +382,7 @@ impl PluginConfig for ModerationConfig {
                 samples.extend(read_samples(BUILTIN_SPAM, true));
                 samples.extend(read_samples(BUILTIN_HAM, false));
             }
+            let builtin = samples.len();
             for (key, file, spam) in [
                 ("classifier.samples.spam", &c.samples.spam, true),
                 ("classifier.samples.ham", &c.samples.ham, false),
@@ -407,11 +409,17 @@ impl PluginConfig for ModerationConfig {
             } else {
                 Model::train(&base)
             };
+            let from_files = base.len() - builtin;
             Classifier {
                 threshold: c.threshold,
-                state: RwLock::new(ClassifierState { model, index }),
+                state: RwLock::new(ClassifierState {
+                    model,
+                    index,
+                    threshold: c.threshold.unwrap_or_else(|| auto_threshold(from_files)),
+                }),
                 base,
                 base_spam,
+                from_files,
             }
         });
         let new_members = r.new_members.map(|n| {
@@ -425,10 +433,7 @@ impl PluginConfig for ModerationConfig {
             }
             NewMembers {
                 first_messages: n.first_messages,
-                threshold: n
-                    .threshold
-                    .or(classifier.as_ref().map(|c| c.threshold))
-                    .unwrap_or(DEFAULT_THRESHOLD),
+                threshold: n.threshold,
                 links: n.links,
                 contacts: n.contacts,
             }

@@ -49,8 +49,8 @@ use rules::{Links, Patterns, Windows, Words};
 struct NewMembers {
     /// How many of a new member's first messages are checked strictly.
     first_messages: u32,
-    /// The classifier threshold for those messages.
-    threshold: f32,
+    /// The classifier threshold for those messages (default: the classifier's).
+    threshold: Option<f32>,
     /// Any link not allowed by `links` violates (even without a links rule).
     links: bool,
     /// Any contact or phone number violates (even without `contacts`).
@@ -59,8 +59,8 @@ struct NewMembers {
 
 /// The classifier and what it knows.
 struct Classifier {
-    /// Spam probability at or above which a message violates.
-    threshold: f32,
+    /// The configured threshold; `None`: [`auto_threshold`].
+    threshold: Option<f32>,
     /// The model and the known spam; a std lock, written only when an admin
     /// reports a message or at start, read for every message.
     state: RwLock<ClassifierState>,
@@ -69,11 +69,26 @@ struct Classifier {
     base: Vec<(Features, bool)>,
     /// The spam texts of `base`, for the similarity index.
     base_spam: Vec<String>,
+    /// How many of `base` came from sample files (not built in).
+    from_files: usize,
 }
 
 struct ClassifierState {
     model: Model,
     index: SpamIndex,
+    /// The threshold in force: the configured one, or the automatic one
+    /// for what the model was trained on.
+    threshold: f32,
+}
+
+/// The threshold when none is configured, for a model trained on `samples`
+/// samples besides the built-in ones. A model of a handful of samples is
+/// sure of little: it needs a high score before it deletes anything; one
+/// trained on thousands of labelled chat messages is well calibrated at
+/// [`config::TRAINED_THRESHOLD`] (tuned on held-out halves of such data).
+fn auto_threshold(samples: usize) -> f32 {
+    let trained = (samples as f32 / 5_000.0).min(1.0);
+    config::UNTRAINED_THRESHOLD - (config::UNTRAINED_THRESHOLD - config::TRAINED_THRESHOLD) * trained
 }
 
 /// A member of one group, hashed: the flood window and the new-member
@@ -204,12 +219,12 @@ impl Moderation {
             phone,
             shout: classifier::shouts(&message.text),
         };
-        let threshold = match (&self.new_members, strict) {
-            (Some(n), true) => n.threshold,
-            _ => classifier.threshold,
-        };
         let x = classifier::features(&text, signals);
         let state = classifier.state.read().unwrap_or_else(|e| e.into_inner());
+        let threshold = match (&self.new_members, strict) {
+            (Some(n), true) => n.threshold.unwrap_or(state.threshold),
+            _ => state.threshold,
+        };
         if state.model.score(&x) >= threshold || state.index.matches(&text) {
             return found(Rule::Classifier);
         }
@@ -428,7 +443,14 @@ impl Plugin for Moderation {
             }
         }
         let model = Model::train(&all);
-        *classifier.state.write().unwrap_or_else(|e| e.into_inner()) = ClassifierState { model, index };
+        let threshold = classifier
+            .threshold
+            .unwrap_or_else(|| auto_threshold(classifier.from_files + learned.len()));
+        *classifier.state.write().unwrap_or_else(|e| e.into_inner()) = ClassifierState {
+            model,
+            index,
+            threshold,
+        };
         tracing::info!(bot = %ctx.bot().name, learned = learned.len(), "moderation: classifier retrained");
         Ok(())
     }

@@ -234,3 +234,12 @@ async fn config_errors_are_located() {
     assert!(text.iter().any(|e| e.contains("between 0 and 1")), "{text:?}");
     assert!(text.iter().any(|e| e.contains("at least 1")), "{text:?}");
 }
+
+#[test]
+fn the_automatic_threshold_falls_as_the_model_learns() {
+    assert!((auto_threshold(0) - config::UNTRAINED_THRESHOLD).abs() < 1e-6);
+    assert!((auto_threshold(5_000) - config::TRAINED_THRESHOLD).abs() < 1e-6);
+    assert!((auto_threshold(50_000) - config::TRAINED_THRESHOLD).abs() < 1e-6);
+    let mid = auto_threshold(2_500);
+    assert!(mid < config::UNTRAINED_THRESHOLD && mid > config::TRAINED_THRESHOLD);
+}
