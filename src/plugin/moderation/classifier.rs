@@ -55,8 +55,36 @@ fn hash(ns: u8, bytes: &[u8]) -> u32 {
     ((h ^ (h >> 29) ^ (h >> 47)) & (DIM as u64 - 1)) as u32
 }
 
-/// The features of a folded message.
-pub(crate) fn features(text: &Folded, signals: Signals) -> Features {
+/// 64-bit hashes of the character 3-grams of a skeleton, digits folded to
+/// one class: computed once per message, read by the features and by the
+/// similarity check.
+pub(crate) fn trigrams(skeleton: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(skeleton.len());
+    let mut last = ['\0'; 3];
+    let mut seen = 0;
+    for c in skeleton.chars() {
+        let c = if c.is_ascii_digit() { '0' } else { c };
+        last = [last[1], last[2], c];
+        seen += 1;
+        if seen >= 3 {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for ch in last {
+                h = (h ^ u64::from(u32::from(ch))).wrapping_mul(0x100_0000_01b3);
+            }
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// A weight index from a 64-bit hash.
+fn reduce(h: u64) -> u32 {
+    let h = h.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h ^ (h >> 29) ^ (h >> 47)) & (DIM as u64 - 1)) as u32
+}
+
+/// The features of a folded message whose skeleton has the 3-grams `tri`.
+pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
     let mut out: Vec<u32> = Vec::with_capacity(64);
     let folded = text.folded.as_str();
     let words = tokenize::words(folded);
@@ -70,11 +98,9 @@ pub(crate) fn features(text: &Folded, signals: Signals) -> Features {
         }
         out.push(hash(2, w.as_bytes()));
         if let Some(p) = prev {
-            let mut pair = Vec::with_capacity(p.len() + w.len() + 1);
-            pair.extend_from_slice(p.as_bytes());
-            pair.push(b' ');
-            pair.extend_from_slice(w.as_bytes());
-            out.push(hash(3, &pair));
+            out.push(reduce(
+                u64::from(hash(3, p.as_bytes())) << 32 | u64::from(hash(3, w.as_bytes())),
+            ));
         }
         prev = Some(w);
     }
@@ -83,19 +109,7 @@ pub(crate) fn features(text: &Folded, signals: Signals) -> Features {
         tokenize::for_each_cjk_ngram(folded, usize::from(n), |g| out.push(hash(3 + n, g.as_bytes())));
     }
     // Character 3-grams of the skeleton, digits folded to one class.
-    let skel: Vec<char> = text
-        .skeleton
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '0' } else { c })
-        .collect();
-    let mut buf = [0u8; 12];
-    for w in skel.windows(3) {
-        let mut len = 0;
-        for c in w {
-            len += c.encode_utf8(&mut buf[len..]).len();
-        }
-        out.push(hash(7, &buf[..len]));
-    }
+    out.extend(tri.iter().map(|t| reduce(t ^ 7)));
     // Signals.
     let mut flag = |name: &[u8], on: bool| {
         if on {
@@ -309,9 +323,9 @@ pub(crate) struct SpamIndex {
 }
 
 impl SpamIndex {
-    /// Add a spam message.
-    pub(crate) fn add(&mut self, text: &Folded) {
-        let Some(sig) = signature(text) else { return };
+    /// Add a spam message, by its skeleton's [`trigrams`].
+    pub(crate) fn add(&mut self, tri: &[u64]) {
+        let Some(sig) = signature(tri) else { return };
         if self.signatures.contains(&sig) {
             return;
         }
@@ -323,11 +337,11 @@ impl SpamIndex {
     }
 
     /// Whether `text` is at least [`SIMILAR`] alike to a known spam message.
-    pub(crate) fn matches(&self, text: &Folded) -> bool {
+    pub(crate) fn matches(&self, tri: &[u64]) -> bool {
         if self.signatures.is_empty() {
             return false;
         }
-        let Some(sig) = signature(text) else { return false };
+        let Some(sig) = signature(tri) else { return false };
         bands(&sig).any(|(band, key)| {
             self.buckets.get(&(band, key)).is_some_and(|ids| {
                 ids.iter().any(|id| {
@@ -340,34 +354,35 @@ impl SpamIndex {
     }
 }
 
-fn signature(text: &Folded) -> Option<Signature> {
-    let chars: Vec<char> = text
-        .skeleton
-        .chars()
-        .map(|c| if c.is_ascii_digit() { '0' } else { c })
-        .collect();
-    if chars.len() < MIN_CHARS {
+fn signature(tri: &[u64]) -> Option<Signature> {
+    if tri.len() + 2 < MIN_CHARS {
         return None;
     }
     let mut sig = [u32::MAX; HASHES];
-    let mut buf = [0u8; 12];
-    for w in chars.windows(3) {
-        let mut len = 0;
-        for c in w {
-            len += c.encode_utf8(&mut buf[len..]).len();
-        }
-        let base = hash64(&buf[..len]);
+    for base in tri {
         for (k, slot) in sig.iter_mut().enumerate() {
-            // Cheap independent-enough hash family: mix the base with k.
-            let mut h = base ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            h ^= h >> 33;
-            h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-            h ^= h >> 33;
-            *slot = (*slot).min(h as u32);
+            // A cheap family of hash functions: one multiply each.
+            let h = (base ^ SEEDS[k]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            *slot = (*slot).min((h >> 32) as u32);
         }
     }
     Some(sig)
 }
+
+/// One seed per MinHash function.
+const SEEDS: [u64; HASHES] = {
+    let mut seeds = [0u64; HASHES];
+    let mut i = 0;
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    while i < HASHES {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        seeds[i] = x;
+        i += 1;
+    }
+    seeds
+};
 
 fn bands(sig: &Signature) -> impl Iterator<Item = (u8, u64)> + '_ {
     let rows = HASHES / BANDS;
@@ -380,20 +395,17 @@ fn bands(sig: &Signature) -> impl Iterator<Item = (u8, u64)> + '_ {
     })
 }
 
-fn hash64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn x(text: &str) -> Features {
-        features(&Folded::new(text), Signals::default())
+        let f = Folded::new(text);
+        features(&f, Signals::default(), &trigrams(&f.skeleton))
+    }
+
+    fn tri(text: &str) -> Vec<u64> {
+        trigrams(&Folded::new(text).skeleton)
     }
 
     #[test]
@@ -442,13 +454,13 @@ mod tests {
     #[test]
     fn similarity_finds_templates_with_another_number() {
         let mut index = SpamIndex::default();
-        index.add(&Folded::new(
+        index.add(&tri(
             "高薪兼职日结工资，有意者联系扣扣 12345678 详聊，名额有限先到先得",
         ));
-        assert!(index.matches(&Folded::new(
+        assert!(index.matches(&tri(
             "高薪兼职日结工资!有意者联系扣扣 98765432 详聊，名额有限先到先得"
         )));
-        assert!(!index.matches(&Folded::new("今天的会议改到下午三点，请大家准时参加")));
-        assert!(!index.matches(&Folded::new("短句")), "too short to compare");
+        assert!(!index.matches(&tri("今天的会议改到下午三点，请大家准时参加")));
+        assert!(!index.matches(&tri("短句")), "too short to compare");
     }
 }

@@ -402,7 +402,7 @@ impl PluginConfig for ModerationConfig {
                 .collect();
             let mut index = SpamIndex::default();
             for t in &base_spam {
-                index.add(&Folded::new(t));
+                index.add(&super::classifier::trigrams(&Folded::new(t).skeleton));
             }
             let model = if base.is_empty() {
                 Model::empty()

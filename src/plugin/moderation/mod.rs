@@ -219,13 +219,14 @@ impl Moderation {
             phone,
             shout: classifier::shouts(&message.text),
         };
-        let x = classifier::features(&text, signals);
+        let tri = classifier::trigrams(&text.skeleton);
+        let x = classifier::features(&text, signals, &tri);
         let state = classifier.state.read().unwrap_or_else(|e| e.into_inner());
         let threshold = match (&self.new_members, strict) {
             (Some(n), true) => n.threshold.unwrap_or(state.threshold),
             _ => state.threshold,
         };
-        if state.model.score(&x) >= threshold || state.index.matches(&text) {
+        if state.model.score(&x) >= threshold || state.index.matches(&tri) {
             return found(Rule::Classifier);
         }
         None
@@ -383,12 +384,13 @@ impl Moderation {
         };
         let folded = Folded::new(text);
         let signals = signals_of(text, &folded);
-        let x = classifier::features(&folded, signals);
+        let tri = classifier::trigrams(&folded.skeleton);
+        let x = classifier::features(&folded, signals, &tri);
         {
             let mut state = classifier.state.write().unwrap_or_else(|e| e.into_inner());
             state.model.learn(&x, spam);
             if spam {
-                state.index.add(&folded);
+                state.index.add(&tri);
             }
         }
         ctx.store()
@@ -418,7 +420,8 @@ pub fn signals_of(original: &str, folded: &Folded) -> Signals {
 /// The features of a text as the classifier sees it.
 pub fn features_of(text: &str) -> Vec<u32> {
     let folded = Folded::new(text);
-    classifier::features(&folded, signals_of(text, &folded))
+    let tri = classifier::trigrams(&folded.skeleton);
+    classifier::features(&folded, signals_of(text, &folded), &tri)
 }
 
 #[async_trait]
@@ -434,12 +437,12 @@ impl Plugin for Moderation {
         let mut all = classifier.base.clone();
         let mut index = SpamIndex::default();
         for text in &classifier.base_spam {
-            index.add(&Folded::new(text));
+            index.add(&classifier::trigrams(&Folded::new(text).skeleton));
         }
         for s in &learned {
             all.push((features_of(&s.text), s.spam));
             if s.spam {
-                index.add(&Folded::new(&s.text));
+                index.add(&classifier::trigrams(&Folded::new(&s.text).skeleton));
             }
         }
         let model = Model::train(&all);
