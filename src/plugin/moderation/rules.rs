@@ -327,46 +327,48 @@ pub(crate) fn mentions(original: &str) -> usize {
     count
 }
 
-/// A sliding window of times per key: flood (per member) and duplicates
-/// (per text).
+/// A sliding window of occurrences per key: flood (per member) and
+/// duplicates (per text). One queue of (time, key) for every key and a count
+/// per key: no allocation per key, expired entries leave in O(1) amortised.
 #[derive(Debug)]
 pub(crate) struct Windows<K> {
-    /// How long an entry counts.
+    /// How long an occurrence counts.
     window: chrono::Duration,
-    /// Times per key, oldest first.
-    seen: HashMap<K, VecDeque<DateTime<Utc>>>,
-    /// Inserts since the last sweep of idle keys.
-    since_sweep: usize,
+    /// Every occurrence within the window, oldest first.
+    queue: VecDeque<(DateTime<Utc>, K)>,
+    /// Occurrences within the window per key (keys with none are removed).
+    counts: HashMap<K, usize>,
 }
 
-impl<K: std::hash::Hash + Eq> Windows<K> {
+impl<K: std::hash::Hash + Eq + Copy> Windows<K> {
     /// An empty window of `window`.
     pub(crate) fn new(window: std::time::Duration) -> Self {
         Self {
             window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
-            seen: HashMap::new(),
-            since_sweep: 0,
+            queue: VecDeque::new(),
+            counts: HashMap::new(),
         }
     }
 
     /// Record one occurrence of `key` at `now` and return how many there
     /// are within the window, this one included.
     pub(crate) fn hit(&mut self, key: K, now: DateTime<Utc>) -> usize {
-        let window = self.window;
-        self.since_sweep += 1;
-        // Sweep idle keys once as many inserts as keys have passed: the
-        // map stays bounded by the active keys, at O(1) amortised cost.
-        if self.since_sweep >= self.seen.len().max(4096) {
-            self.since_sweep = 0;
-            self.seen
-                .retain(|_, times| times.back().is_some_and(|t| now - *t < window));
+        while let Some((at, old)) = self.queue.front().copied() {
+            if now - at < self.window {
+                break;
+            }
+            self.queue.pop_front();
+            if let Some(n) = self.counts.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(&old);
+                }
+            }
         }
-        let times = self.seen.entry(key).or_default();
-        while times.front().is_some_and(|t| now - *t >= window) {
-            times.pop_front();
-        }
-        times.push_back(now);
-        times.len()
+        self.queue.push_back((now, key));
+        let n = self.counts.entry(key).or_insert(0);
+        *n += 1;
+        *n
     }
 }
 
