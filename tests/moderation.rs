@@ -74,3 +74,29 @@ async fn simulate_with_a_store_fills_the_audit_log() {
     );
     assert_eq!(log[0].text, "viagra");
 }
+
+/// Warn counts outlive the process: a second run on the same store picks
+/// the ladder up where the first left it (loaded at start, not read per
+/// message).
+#[tokio::test]
+async fn the_ladder_resumes_after_a_restart() {
+    let dir = crate::util::transcripts().join("moderation_ladder");
+    let tmp = tempfile::tempdir().unwrap();
+    let options = qunbot::simulate::SimOptions {
+        store: Some(format!("sqlite://{}", tmp.path().join("q.db").display())),
+        ..Default::default()
+    };
+    let line =
+        r#"{"at":"2026-11-24T11:00:00+08:00","kind":"message","group":"g1","user":"eve","text":"viagra"}"#;
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut out = Vec::new();
+        qunbot::simulate::run(crate::util::load(&dir), line, &options, &mut out)
+            .await
+            .unwrap();
+        runs.push(String::from_utf8(out).unwrap());
+    }
+    assert!(runs[0].contains("1st violation"), "{}", runs[0]);
+    assert!(runs[1].contains(r#""action":"mute""#), "{}", runs[1]);
+    assert!(runs[1].contains("2nd violation"), "{}", runs[1]);
+}

@@ -342,6 +342,14 @@ pub trait ModerationStore: Send + Sync {
         warns: Option<Warns>,
     ) -> StoreResult<()>;
 
+    /// Every warn count of `bot`, to load at start (so that deciding never
+    /// waits on a read).
+    async fn all_warns(&self, bot: &str) -> StoreResult<Vec<(AdapterId, GroupId, UserId, Warns)>>;
+
+    /// Append `entry` to the audit log and, when given, set its member's
+    /// warn count in its group, together (one write on the hot path).
+    async fn record_decision(&self, entry: AuditEntry, warns: Option<Warns>) -> StoreResult<()>;
+
     /// Keep labelled samples for `bot`'s classifier, in one transaction.
     async fn add_samples(&self, bot: &str, samples: &[Sample]) -> StoreResult<()>;
 

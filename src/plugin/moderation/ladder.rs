@@ -37,6 +37,9 @@ pub(crate) struct Ladder {
     forget_after: Option<chrono::Duration>,
     /// Counts known in this run; the store has them too.
     cache: Mutex<HashMap<Key, Option<Warns>>>,
+    /// Whether `cache` holds every count of the store (loaded at start):
+    /// then a member missing from it has none, without a read.
+    complete: std::sync::atomic::AtomicBool,
 }
 
 impl Ladder {
@@ -46,6 +49,7 @@ impl Ladder {
             steps,
             forget_after: forget_after.and_then(|d| chrono::Duration::from_std(d).ok()),
             cache: Mutex::new(HashMap::new()),
+            complete: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -70,16 +74,27 @@ impl Ladder {
             .map_or(0, |w| w.count))
     }
 
-    /// Count one more violation and return the new count. With `dry_run`
-    /// the count is kept in memory only (the store is not changed).
+    /// Load every count of the store (at start), so that deciding never
+    /// waits on a read.
+    pub(crate) async fn preload(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        let all = ctx.store().all_warns(&ctx.bot().name).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        for (adapter, group, user, warns) in all {
+            cache.insert((adapter, group, user), Some(warns));
+        }
+        self.complete.store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Count one more violation and return the new counts, for the caller
+    /// to store with its audit line ([`crate::storage::ModerationStore::record_decision`]).
     pub(crate) async fn record(
         &self,
         ctx: &Ctx<'_>,
         adapter: &AdapterId,
         group: &GroupId,
         user: &UserId,
-        dry_run: bool,
-    ) -> Result<u32, BoxError> {
+    ) -> Result<Warns, BoxError> {
         let now = ctx.now();
         let before = self.count(ctx, adapter, group, user).await?;
         let warns = Warns {
@@ -90,12 +105,7 @@ impl Ladder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert((adapter.clone(), group.clone(), user.clone()), Some(warns));
-        if !dry_run {
-            ctx.store()
-                .set_warns(&ctx.bot().name, adapter, group, user, Some(warns))
-                .await?;
-        }
-        Ok(warns.count)
+        Ok(warns)
     }
 
     /// Forget a member's violations (`/unban`, `/unmute`).
@@ -130,6 +140,9 @@ impl Ladder {
         let key = (adapter.clone(), group.clone(), user.clone());
         if let Some(known) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(*known);
+        }
+        if self.complete.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(None);
         }
         let stored = ctx.store().warns(&ctx.bot().name, adapter, group, user).await?;
         self.cache

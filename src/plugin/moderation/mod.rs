@@ -289,10 +289,8 @@ impl Moderation {
                 reason.to_owned(),
             ));
         }
-        let count = self
-            .ladder
-            .record(ctx, &chat.adapter, group, &user.id, self.dry_run)
-            .await?;
+        let warns = self.ladder.record(ctx, &chat.adapter, group, &user.id).await?;
+        let count = warns.count;
         let ordinal = ladder::ordinal(count);
         match self.ladder.step(count) {
             Step::Warn => {
@@ -359,20 +357,25 @@ impl Moderation {
                 ),
             );
         }
+        // With dry_run the count lives in memory only.
+        let stored_warns = (!self.dry_run).then_some(warns);
         ctx.store()
-            .audit_append(AuditEntry {
-                bot: ctx.bot().name.clone(),
-                adapter: chat.adapter.clone(),
-                group: group.clone(),
-                user: user.id.clone(),
-                user_name: user.name.clone(),
-                message: message.map(|(id, _)| id.clone()),
-                text: text.to_owned(),
-                rule: reason.to_owned(),
-                action,
-                dry_run: self.dry_run,
-                at: ctx.now(),
-            })
+            .record_decision(
+                AuditEntry {
+                    bot: ctx.bot().name.clone(),
+                    adapter: chat.adapter.clone(),
+                    group: group.clone(),
+                    user: user.id.clone(),
+                    user_name: user.name.clone(),
+                    message: message.map(|(id, _)| id.clone()),
+                    text: text.to_owned(),
+                    rule: reason.to_owned(),
+                    action,
+                    dry_run: self.dry_run,
+                    at: ctx.now(),
+                },
+                stored_warns,
+            )
             .await?;
         Ok(())
     }
@@ -427,6 +430,7 @@ pub fn features_of(text: &str) -> Vec<u32> {
 #[async_trait]
 impl Plugin for Moderation {
     async fn start(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        self.ladder.preload(ctx).await?;
         let Some(classifier) = &self.classifier else {
             return Ok(());
         };

@@ -24,37 +24,112 @@ fn log_failure(what: &'static str) -> impl FnOnce(StoreResult<()>) + Send + 'sta
     }
 }
 
+fn insert_audit(conn: &rusqlite::Connection, e: &AuditEntry) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO moderation_audit (bot, adapter, group_id, user_id, user_name, \
+         message_id, text, rule, action, dry_run, at_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            e.bot,
+            e.adapter.as_str(),
+            e.group.as_str(),
+            e.user.as_str(),
+            e.user_name,
+            e.message.as_ref().map(MessageId::as_str),
+            e.text,
+            e.rule,
+            e.action,
+            e.dry_run,
+            millis(e.at),
+        ])
+    })
+    .map(drop)
+    .map_err(backend)
+}
+
+fn upsert_warns(conn: &rusqlite::Connection, key: (&str, &str, &str, &str), w: Warns) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO moderation_warns (bot, adapter, group_id, user_id, count, last_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (bot, adapter, group_id, user_id) \
+         DO UPDATE SET count = excluded.count, last_ms = excluded.last_ms",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            key.0,
+            key.1,
+            key.2,
+            key.3,
+            i64::from(w.count),
+            millis(w.last)
+        ])
+    })
+    .map(drop)
+    .map_err(backend)
+}
+
 #[async_trait]
 impl ModerationStore for SqliteStore {
-    async fn audit_append(&self, e: AuditEntry) -> StoreResult<()> {
+    async fn all_warns(&self, bot: &str) -> StoreResult<Vec<(AdapterId, GroupId, UserId, Warns)>> {
+        let bot = bot.to_owned();
+        self.writer
+            .call(move |conn| {
+                let mut st = conn
+                    .prepare_cached(
+                        "SELECT adapter, group_id, user_id, count, last_ms FROM moderation_warns WHERE bot = ?1",
+                    )
+                    .map_err(backend)?;
+                let rows: Vec<(String, String, String, i64, i64)> = st
+                    .query_map(params![bot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(backend)?;
+                rows.into_iter()
+                    .map(|(a, g, u, count, ms)| {
+                        Ok((
+                            AdapterId(a),
+                            GroupId(g),
+                            UserId(u),
+                            Warns {
+                                count: u32::try_from(count)
+                                    .map_err(|_| StoreError::Corrupt(format!("warn count {count}")))?,
+                                last: time(ms)?,
+                            },
+                        ))
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn record_decision(&self, entry: AuditEntry, warns: Option<Warns>) -> StoreResult<()> {
         self.writer
             .submit(
                 move |conn| {
-                    conn.prepare_cached(
-                        "INSERT INTO moderation_audit (bot, adapter, group_id, user_id, user_name, \
-                         message_id, text, rule, action, dry_run, at_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    )
-                    .and_then(|mut st| {
-                        st.execute(params![
-                            e.bot,
-                            e.adapter.as_str(),
-                            e.group.as_str(),
-                            e.user.as_str(),
-                            e.user_name,
-                            e.message.as_ref().map(MessageId::as_str),
-                            e.text,
-                            e.rule,
-                            e.action,
-                            e.dry_run,
-                            millis(e.at),
-                        ])
-                    })
-                    .map(drop)
-                    .map_err(backend)
+                    insert_audit(conn, &entry)?;
+                    if let Some(w) = warns {
+                        upsert_warns(
+                            conn,
+                            (
+                                &entry.bot,
+                                entry.adapter.as_str(),
+                                entry.group.as_str(),
+                                entry.user.as_str(),
+                            ),
+                            w,
+                        )?;
+                    }
+                    Ok(())
                 },
-                log_failure("audit log"),
+                log_failure("audit log and warn count"),
             )
+            .await
+    }
+
+    async fn audit_append(&self, e: AuditEntry) -> StoreResult<()> {
+        self.writer
+            .submit(move |conn| insert_audit(conn, &e), log_failure("audit log"))
             .await
     }
 
@@ -168,27 +243,16 @@ impl ModerationStore for SqliteStore {
         let key = (bot.to_owned(), adapter.0.clone(), group.0.clone(), user.0.clone());
         self.writer
             .submit(
-                move |conn| {
-                    match warns {
-                        Some(w) => conn
-                            .prepare_cached(
-                                "INSERT INTO moderation_warns (bot, adapter, group_id, user_id, count, last_ms) \
-                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                                 ON CONFLICT (bot, adapter, group_id, user_id) \
-                                 DO UPDATE SET count = excluded.count, last_ms = excluded.last_ms",
-                            )
-                            .and_then(|mut st| {
-                                st.execute(params![key.0, key.1, key.2, key.3, i64::from(w.count), millis(w.last)])
-                            }),
-                        None => conn
-                            .prepare_cached(
-                                "DELETE FROM moderation_warns \
+                move |conn| match warns {
+                    Some(w) => upsert_warns(conn, (&key.0, &key.1, &key.2, &key.3), w),
+                    None => conn
+                        .prepare_cached(
+                            "DELETE FROM moderation_warns \
                                  WHERE bot = ?1 AND adapter = ?2 AND group_id = ?3 AND user_id = ?4",
-                            )
-                            .and_then(|mut st| st.execute(params![key.0, key.1, key.2, key.3])),
-                    }
-                    .map(drop)
-                    .map_err(backend)
+                        )
+                        .and_then(|mut st| st.execute(params![key.0, key.1, key.2, key.3]))
+                        .map(drop)
+                        .map_err(backend),
                 },
                 log_failure("warn count"),
             )
