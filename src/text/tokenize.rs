@@ -24,6 +24,13 @@ pub fn is_cjk(c: char) -> bool {
 /// segments Chinese, English and digits split on anything that is not a
 /// letter or digit. Punctuation and spaces are dropped.
 pub fn words(normalized: &str) -> Vec<&str> {
+    if normalized.is_ascii() {
+        // No Chinese to segment: what jieba would do, without its trie.
+        return normalized
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
+    }
     let mut out = Vec::new();
     for token in jieba().cut(normalized, true) {
         let token = token.word.trim();
@@ -109,6 +116,22 @@ mod tests {
             "{w:?}"
         );
         assert!(!w.iter().any(|t| t.contains('?') || t.contains('!')), "{w:?}");
+    }
+
+    #[test]
+    fn ascii_words_are_what_jieba_would_give() {
+        for text in ["use code vip-2024! ok", "abc123 x_y  z", "", "   "] {
+            let mut slow = Vec::new();
+            for token in jieba().cut(text, true) {
+                let token = token.word.trim();
+                slow.extend(
+                    token
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|t| !t.is_empty()),
+                );
+            }
+            assert_eq!(words(text), slow, "{text}");
+        }
     }
 
     #[test]
