@@ -26,6 +26,23 @@ pub fn is_invisible(c: char) -> bool {
 /// compatibility forms folded), invisible characters removed, lowercase,
 /// whitespace runs collapsed to one space, trimmed.
 pub fn normalize(text: &str) -> String {
+    if text.is_ascii() {
+        // ASCII is its own NFKC and has no invisibles: case and spaces only.
+        let mut out = String::with_capacity(text.len());
+        let mut space = false;
+        for b in text.bytes() {
+            if b.is_ascii_whitespace() || b == 0x0B {
+                space = !out.is_empty();
+                continue;
+            }
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
+        return out;
+    }
     // Most chat text is already in NFKC (plain ASCII, ideographs): the quick
     // check skips the decomposition work for it.
     if unicode_normalization::is_nfkc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {

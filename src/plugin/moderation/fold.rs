@@ -70,7 +70,14 @@ pub(crate) fn fold(norm: &str) -> String {
 
 /// Keep letters, digits and ideographs only.
 pub(crate) fn skeleton(folded: &str) -> String {
-    folded.chars().filter(|c| c.is_alphanumeric()).collect()
+    folded
+        .chars()
+        .filter(|c| {
+            c.is_ascii_alphanumeric()
+                || crate::text::tokenize::is_cjk(*c)
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+        .collect()
 }
 
 /// The Latin letter or digit a look-alike stands for.

@@ -29,7 +29,6 @@ pub use fold::Folded;
 pub use rules::Rule;
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -133,16 +132,24 @@ struct Moderation {
 }
 
 fn member_hash(chat: &Chat, group: &GroupId, user: &UserId) -> MemberHash {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (chat.adapter.as_str(), group.as_str(), user.as_str()).hash(&mut h);
-    h.finish()
+    fnv(&[chat.adapter.as_str(), group.as_str(), user.as_str()])
+}
+
+/// FNV-1a over strings, each ended by a separator: the in-memory keys of
+/// hot maps (not persisted, so the function may change).
+fn fnv(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0xff)) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
 }
 
 /// A group of one adapter, hashed (the key of the recent messages).
 fn group_hash(chat: &Chat, group: &GroupId) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (chat.adapter.as_str(), group.as_str()).hash(&mut h);
-    h.finish()
+    fnv(&[chat.adapter.as_str(), group.as_str()])
 }
 
 /// A verdict on one message.
@@ -172,9 +179,8 @@ impl Moderation {
             if text.skeleton.chars().count() < *min {
                 return false;
             }
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (chat.adapter.as_str(), group.as_str(), text.skeleton.as_str()).hash(&mut h);
-            w.lock().unwrap_or_else(|e| e.into_inner()).hit(h.finish(), now) >= *count
+            let key = fnv(&[chat.adapter.as_str(), group.as_str(), text.skeleton.as_str()]);
+            w.lock().unwrap_or_else(|e| e.into_inner()).hit(key, now) >= *count
         });
         let found = |rule| Some(Verdict { rule });
         if self.words.as_ref().is_some_and(|w| w.matches(&text)) {
