@@ -1,7 +1,8 @@
 //! Writes the `qunbot bench pipeline` workload of the moderation issue into
 //! a folder: config.yaml, a bot with 2,000 banned words, 50 patterns,
-//! links, contacts, flood, duplicates and the classifier (plus an autoreply
-//! behind it), and a 100,000-message transcript.
+//! links, contacts, flood, duplicates and the classifier, and a
+//! 100,000-message transcript. A second argument sets the number of
+//! messages; `--autoreply` puts an autoreply plugin behind moderation.
 //!
 //! ```sh
 //! cargo run --release --example moderation_bench -- /tmp/modbench
@@ -10,7 +11,7 @@
 //! ```
 //!
 //! The content is generated from a fixed seed, so every run writes the same
-//! files. An optional second argument sets the number of messages.
+//! files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,8 +86,13 @@ const SPAM: &[&str] = &[
 ];
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().expect("usage: moderation_bench DIR [MESSAGES]"));
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let autoreply = all.iter().any(|a| a == "--autoreply");
+    let mut args = all.into_iter().filter(|a| a != "--autoreply");
+    let dir = PathBuf::from(
+        args.next()
+            .expect("usage: moderation_bench DIR [MESSAGES] [--autoreply]"),
+    );
     let messages: usize = args.next().map_or(100_000, |n| n.parse().expect("a number"));
     std::fs::create_dir_all(dir.join("bots")).unwrap();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
@@ -126,7 +132,12 @@ fn main() {
         writeln!(patterns, "      - \"promo{i:02}\\\\s*code\\\\s*\\\\d{{4}}\"").unwrap();
     }
     let bot = format!(
-        "name: guard\nadapters: [console]\nplugins:\n  - use: moderation\n    rules:\n      banned_words_file: banned_words.txt\n      banned_patterns:\n{patterns}      links: {{allow_domains: [example.com]}}\n      contacts: true\n      flood: {{messages: 10, window: 10s}}\n      duplicates: {{count: 3, window: 1m}}\n    escalation: [warn, {{mute: 10m}}, kick]\n  - use: autoreply\n    rules:\n      - match: {{keywords: [coupon, 优惠券]}}\n        reply: \"see the pinned message\"\n"
+        "name: guard\nadapters: [console]\nplugins:\n  - use: moderation\n    rules:\n      banned_words_file: banned_words.txt\n      banned_patterns:\n{patterns}      links: {{allow_domains: [example.com]}}\n      contacts: true\n      flood: {{messages: 10, window: 10s}}\n      duplicates: {{count: 3, window: 1m}}\n    escalation: [warn, {{mute: 10m}}, kick]\n{}",
+        if autoreply {
+            "  - use: autoreply\n    rules:\n      - match: {keywords: [coupon, 优惠券]}\n        reply: \"see the pinned message\"\n"
+        } else {
+            ""
+        }
     );
     std::fs::write(dir.join("bots/guard.yaml"), bot).unwrap();
 
