@@ -337,7 +337,29 @@ pub(crate) struct Windows<K> {
     /// Every occurrence within the window, oldest first.
     queue: VecDeque<(DateTime<Utc>, K)>,
     /// Occurrences within the window per key (keys with none are removed).
-    counts: HashMap<K, usize>,
+    counts: HashMap<K, usize, std::hash::BuildHasherDefault<KeyHasher>>,
+}
+
+/// The hasher of [`Windows`]' keys: they are hashes already (FNV of ids or
+/// texts), so a `u64` key is used as is (mixed once); other writes fold in
+/// FNV-1a style.
+#[derive(Debug, Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl<K: std::hash::Hash + Eq + Copy> Windows<K> {
@@ -346,7 +368,7 @@ impl<K: std::hash::Hash + Eq + Copy> Windows<K> {
         Self {
             window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
             queue: VecDeque::new(),
-            counts: HashMap::new(),
+            counts: HashMap::default(),
         }
     }
 
