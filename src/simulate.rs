@@ -316,6 +316,74 @@ pub async fn run(
     options: &SimOptions,
     out: &mut dyn Write,
 ) -> Result<SimSummary, SimError> {
+    let zones: HashMap<String, Tz> = config
+        .bots
+        .iter()
+        .map(|b| (b.info.name.clone(), b.info.timezone))
+        .collect();
+    let mut summary = SimSummary::default();
+    replay(config, transcript, options, &mut |actions, _| {
+        for Decision { outgoing: o, .. } in actions {
+            let tz = zones.get(&o.bot).copied().unwrap_or(chrono_tz::UTC);
+            writeln!(out, "{}", action_line(&o, tz))?;
+            summary.actions += 1;
+        }
+        Ok(())
+    })
+    .await
+    .map(|events| {
+        summary.events = events;
+        summary
+    })
+    .and_then(|s| {
+        out.flush()?;
+        Ok(s)
+    })
+}
+
+/// What `bench pipeline` measured.
+#[derive(Clone, Debug, Default)]
+pub struct BenchSummary {
+    /// Transcript lines handled (ticks included).
+    pub events: usize,
+    /// Actions decided.
+    pub actions: usize,
+    /// Wall time from the first event handled to the last (parsing the
+    /// transcript and starting the bots excluded).
+    pub secs: f64,
+    /// The handling time of each event (scheduled slots included), sorted.
+    pub latencies: Vec<std::time::Duration>,
+}
+
+/// Replay `transcript` as [`run`] does, without printing, and time each
+/// event's handling by the bots.
+pub async fn bench(config: Config, transcript: &str, options: &SimOptions) -> Result<BenchSummary, SimError> {
+    let mut summary = BenchSummary::default();
+    // The clock starts with the first event handled (parsing the transcript
+    // and opening the store are not the pipeline).
+    let mut started: Option<std::time::Instant> = None;
+    let events = replay(config, transcript, options, &mut |actions, took| {
+        started.get_or_insert_with(|| std::time::Instant::now() - took);
+        summary.actions += actions.len();
+        summary.latencies.push(took);
+        Ok(())
+    })
+    .await?;
+    summary.secs = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    summary.events = events;
+    summary.latencies.sort_unstable();
+    Ok(summary)
+}
+
+/// The replay loop: every due slot and every event through the runtime,
+/// each one's actions and handling time handed to `sink`. Returns the
+/// number of transcript lines handled.
+async fn replay(
+    config: Config,
+    transcript: &str,
+    options: &SimOptions,
+    sink: &mut dyn FnMut(Vec<Decision>, std::time::Duration) -> std::io::Result<()>,
+) -> Result<usize, SimError> {
     let adapters: Vec<AdapterId> = config.adapters.iter().map(|a| a.id.clone()).collect();
     let default =
         default_adapter(&config).ok_or_else(|| line_error(0, "adapter", "the config has no adapter"))?;
@@ -328,11 +396,6 @@ pub async fn run(
     // Every adapter is an in-memory one with every capability.
     let capabilities: HashMap<AdapterId, Capabilities> =
         adapters.iter().map(|a| (a.clone(), Capabilities::ALL)).collect();
-    let zones: HashMap<String, Tz> = config
-        .bots
-        .iter()
-        .map(|b| (b.info.name.clone(), b.info.timezone))
-        .collect();
     let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
     let schedule = runtime.schedule();
     if let Some(start) = steps.first().map(Step::at) {
@@ -342,27 +405,19 @@ pub async fn run(
             .map_err(|e| SimError::Start(e.to_string()))?;
     }
 
-    let mut summary = SimSummary::default();
+    let mut events = 0;
     let Some(start) = steps.first().map(Step::at) else {
-        return Ok(summary);
+        return Ok(events);
     };
     // Slots at the first line's own time are due before it.
     let mut cursor = start - chrono::Duration::milliseconds(1);
-    let emit =
-        |actions: Vec<Decision>, summary: &mut SimSummary, out: &mut dyn Write| -> std::io::Result<()> {
-            for Decision { outgoing: o, .. } in actions {
-                let tz = zones.get(&o.bot).copied().unwrap_or(chrono_tz::UTC);
-                writeln!(out, "{}", action_line(&o, tz))?;
-                summary.actions += 1;
-            }
-            Ok(())
-        };
     // As at a daemon's start: slots missed since a run on the same store
     // (`--store`) follow each job's `missed` policy, before the first line.
     for slot in schedule.missed(&*store, start).await? {
         if store.claim_slot(&slot.bot, &slot.job, slot.time).await? {
+            let began = std::time::Instant::now();
             let actions = runtime.handle(&slot_event(slot), start).await;
-            emit(actions, &mut summary, out)?;
+            sink(actions, began.elapsed())?;
         }
     }
     let ends = options.until.into_iter().map(Step::Tick);
@@ -375,20 +430,19 @@ pub async fn run(
                 continue;
             }
             let time = slot.time;
+            let began = std::time::Instant::now();
             let actions = runtime.handle(&slot_event(slot), time).await;
-            emit(actions, &mut summary, out)?;
+            sink(actions, began.elapsed())?;
         }
         cursor = cursor.max(at);
+        events += 1;
         if let Step::Event(event) = step {
-            summary.events += 1;
+            let began = std::time::Instant::now();
             let actions = runtime.handle(&event, at).await;
-            emit(actions, &mut summary, out)?;
-        } else {
-            summary.events += 1;
+            sink(actions, began.elapsed())?;
         }
     }
-    out.flush()?;
-    Ok(summary)
+    Ok(events)
 }
 
 #[cfg(test)]

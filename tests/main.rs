@@ -14,6 +14,7 @@
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
+//! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
 
@@ -23,6 +24,7 @@ mod crash;
 mod daemon;
 mod fakes;
 mod faq;
+mod moderation;
 mod outbox;
 mod simulate;
 mod storage;

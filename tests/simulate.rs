@@ -50,6 +50,21 @@ async fn coupons_claims_limits_windows_and_live_pool_state_in_promotions() {
     check_case("coupons").await;
 }
 
+#[tokio::test]
+async fn moderation_rules_and_evasions_delete_before_later_plugins() {
+    check_case("moderation_rules").await;
+}
+
+#[tokio::test]
+async fn moderation_ladder_forget_after_exemption_new_members_and_commands() {
+    check_case("moderation_ladder").await;
+}
+
+#[tokio::test]
+async fn moderation_dry_run_decides_but_acts_on_nothing() {
+    check_case("moderation_dry_run").await;
+}
+
 fn case_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
         .unwrap()

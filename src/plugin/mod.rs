@@ -12,6 +12,7 @@
 mod autoreply;
 mod coupons;
 pub mod faq;
+pub mod moderation;
 mod promotions;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -20,6 +21,7 @@ mod welcome;
 pub use autoreply::AutoreplyConfig;
 pub use coupons::CouponsConfig;
 pub use faq::FaqConfig;
+pub use moderation::ModerationConfig;
 pub use promotions::PromotionsConfig;
 pub use welcome::WelcomeConfig;
 
@@ -148,6 +150,7 @@ pub fn builtins() -> Vec<Box<dyn PluginFactory>> {
     vec![
         builtin::<AutoreplyConfig>(),
         builtin::<WelcomeConfig>(),
+        builtin::<ModerationConfig>(),
         builtin::<CouponsConfig>(),
         builtin::<PromotionsConfig>(),
         builtin::<FaqConfig>(),

@@ -260,10 +260,113 @@ pub trait CouponStore: Send + Sync {
     async fn flush(&self) -> StoreResult<()>;
 }
 
-/// Every durable concern of qunbot.
-pub trait Store: ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + Send + Sync {}
+/// One decision of the moderation plugin, for `qunbot audit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The bot whose plugin decided.
+    pub bot: String,
+    /// The connection of the group.
+    pub adapter: AdapterId,
+    /// The group.
+    pub group: GroupId,
+    /// The member the decision is about.
+    pub user: UserId,
+    /// The member's display name at the time, for people reading the log.
+    pub user_name: String,
+    /// The message that violated (absent for admin commands like `/unban`).
+    pub message: Option<MessageId>,
+    /// The message's text as written (not normalised).
+    pub text: String,
+    /// Why: the rule's reason (`spam: banned word`) or the admin command.
+    pub rule: String,
+    /// What was done: action names joined by `+` (`delete+mute 3600s`).
+    pub action: String,
+    /// Whether the plugin ran with `dry_run` (decided, nothing done).
+    pub dry_run: bool,
+    /// When it was decided.
+    pub at: DateTime<Utc>,
+}
 
-impl<T: ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + Send + Sync> Store for T {}
+/// A member's violations in one group, for the escalation ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Warns {
+    /// Violations counted so far (since the last reset).
+    pub count: u32,
+    /// The last one; `forget_after` counts from here.
+    pub last: DateTime<Utc>,
+}
+
+/// A labelled message the classifier learns from (`/spam`, `/ham`, or
+/// `qunbot eval spam --train`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// The text as written.
+    pub text: String,
+    /// Spam (`true`) or not.
+    pub spam: bool,
+    /// When it was learned.
+    pub at: DateTime<Utc>,
+}
+
+/// What the moderation plugin keeps: the audit log, warn counts per member
+/// and group, and the samples its classifier learned.
+///
+/// Writes that sit on the hot path ([`ModerationStore::audit_append`],
+/// [`ModerationStore::set_warns`]) may return once the backend has accepted
+/// them, before they commit; they commit in the order made, before any later
+/// read of the same store answers.
+#[async_trait]
+pub trait ModerationStore: Send + Sync {
+    /// Append a line to the audit log.
+    async fn audit_append(&self, entry: AuditEntry) -> StoreResult<()>;
+
+    /// The last `limit` lines of `bot`'s audit log, oldest first.
+    async fn audit_log(&self, bot: &str, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+
+    /// A member's warn count in a group, if any.
+    async fn warns(
+        &self,
+        bot: &str,
+        adapter: &AdapterId,
+        group: &GroupId,
+        user: &UserId,
+    ) -> StoreResult<Option<Warns>>;
+
+    /// Set (or with `None`, clear) a member's warn count in a group.
+    async fn set_warns(
+        &self,
+        bot: &str,
+        adapter: &AdapterId,
+        group: &GroupId,
+        user: &UserId,
+        warns: Option<Warns>,
+    ) -> StoreResult<()>;
+
+    /// Every warn count of `bot`, to load at start (so that deciding never
+    /// waits on a read).
+    async fn all_warns(&self, bot: &str) -> StoreResult<Vec<(AdapterId, GroupId, UserId, Warns)>>;
+
+    /// Append `entry` to the audit log and, when given, set its member's
+    /// warn count in its group, together (one write on the hot path).
+    async fn record_decision(&self, entry: AuditEntry, warns: Option<Warns>) -> StoreResult<()>;
+
+    /// Keep labelled samples for `bot`'s classifier, in one transaction.
+    async fn add_samples(&self, bot: &str, samples: &[Sample]) -> StoreResult<()>;
+
+    /// Every sample `bot`'s classifier learned, oldest first.
+    async fn samples(&self, bot: &str) -> StoreResult<Vec<Sample>>;
+}
+
+/// Every durable concern of qunbot.
+pub trait Store:
+    ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + ModerationStore + Send + Sync
+{
+}
+
+impl<T> Store for T where
+    T: ScheduleStore + OutboxStore + KvStore + GroupStore + CouponStore + ModerationStore + Send + Sync
+{
+}
 
 /// Open the store named by `url`: `sqlite://PATH` (created with its folder if
 /// missing) or `sqlite::memory:`. Migrations run before this returns.

@@ -26,9 +26,36 @@ pub fn is_invisible(c: char) -> bool {
 /// compatibility forms folded), invisible characters removed, lowercase,
 /// whitespace runs collapsed to one space, trimmed.
 pub fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    if text.is_ascii() {
+        // ASCII is its own NFKC and has no invisibles: case and spaces only.
+        let mut out = String::with_capacity(text.len());
+        let mut space = false;
+        for b in text.bytes() {
+            if b.is_ascii_whitespace() || b == 0x0B {
+                space = !out.is_empty();
+                continue;
+            }
+            if space {
+                out.push(' ');
+                space = false;
+            }
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
+        return out;
+    }
+    // Most chat text is already in NFKC (plain ASCII, ideographs): the quick
+    // check skips the decomposition work for it.
+    if unicode_normalization::is_nfkc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {
+        return fold_case_and_space(text.chars());
+    }
+    fold_case_and_space(text.nfkc())
+}
+
+/// Drop invisibles, lowercase, collapse whitespace runs, trim.
+fn fold_case_and_space(chars: impl Iterator<Item = char>) -> String {
+    let mut out = String::with_capacity(chars.size_hint().0);
     let mut space = false;
-    for c in text.nfkc().filter(|c| !is_invisible(*c)) {
+    for c in chars.filter(|c| !is_invisible(*c)) {
         if c.is_whitespace() {
             space = !out.is_empty();
             continue;
@@ -37,7 +64,11 @@ pub fn normalize(text: &str) -> String {
             out.push(' ');
             space = false;
         }
-        out.extend(c.to_lowercase());
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
     }
     out
 }

@@ -25,6 +25,13 @@ pub fn is_cjk(c: char) -> bool {
 /// segments Chinese, English and digits split on anything that is not a
 /// letter or digit. Punctuation and spaces are dropped.
 pub fn words(normalized: &str) -> Vec<&str> {
+    if normalized.is_ascii() {
+        // No Chinese to segment: what jieba would do, without its trie.
+        return normalized
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
+    }
     let mut out = Vec::new();
     for token in jieba().cut(normalized, true) {
         let token = token.word.trim();
@@ -79,6 +86,37 @@ pub fn cjk_ngrams(normalized: &str, n: usize) -> Vec<String> {
     out
 }
 
+/// Call `f` with every character `n`-gram of each Chinese run of
+/// `normalized` (a run shorter than `n` yields itself), as slices of the
+/// text: the allocation-free form of [`cjk_ngrams`] for hot paths.
+pub fn for_each_cjk_ngram(normalized: &str, n: usize, mut f: impl FnMut(&str)) {
+    let n = n.max(1);
+    // Byte offsets of the current run's characters, reused between runs.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut flush = |starts: &mut Vec<usize>, end: usize| {
+        if starts.is_empty() {
+            return;
+        }
+        if starts.len() <= n {
+            f(&normalized[starts[0]..end]);
+        } else {
+            for i in 0..=starts.len() - n {
+                let stop = starts.get(i + n).copied().unwrap_or(end);
+                f(&normalized[starts[i]..stop]);
+            }
+        }
+        starts.clear();
+    };
+    for (at, c) in normalized.char_indices() {
+        if is_cjk(c) {
+            starts.push(at);
+        } else {
+            flush(&mut starts, at);
+        }
+    }
+    flush(&mut starts, normalized.len());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,9 +141,41 @@ mod tests {
     }
 
     #[test]
+    fn ascii_words_are_what_jieba_would_give() {
+        for text in ["use code vip-2024! ok", "abc123 x_y  z", "", "   "] {
+            let mut slow = Vec::new();
+            for token in jieba().cut(text, true) {
+                let token = token.word.trim();
+                slow.extend(
+                    token
+                        .split(|c: char| !c.is_alphanumeric())
+                        .filter(|t| !t.is_empty()),
+                );
+            }
+            assert_eq!(words(text), slow, "{text}");
+        }
+    }
+
+    #[test]
     fn ngrams_cover_chinese_runs_only() {
         assert_eq!(cjk_ngrams("加v领福利", 2), ["加", "领福", "福利"]);
         assert_eq!(cjk_ngrams("hello 世界", 2), ["世界"]);
         assert!(cjk_ngrams("hello", 2).is_empty());
+    }
+
+    #[test]
+    fn ngram_slices_equal_owned_ngrams() {
+        for text in [
+            "加v领福利",
+            "hello 世界 ok 一",
+            "",
+            "长长的一段中文, 然后 English",
+        ] {
+            for n in 1..4 {
+                let mut got = Vec::new();
+                for_each_cjk_ngram(text, n, |g| got.push(g.to_owned()));
+                assert_eq!(got, cjk_ngrams(text, n), "{text} {n}");
+            }
+        }
     }
 }

@@ -93,6 +93,46 @@ const STEPS: &[&str] = &[
     CREATE UNIQUE INDEX coupon_claims_code ON coupon_claims (bot, pool, code) WHERE is_link = 0;
     CREATE INDEX coupon_claims_user ON coupon_claims (bot, pool, adapter, user_id);
     ",
+    // 3: moderation: audit log, warn counts, learned classifier samples.
+    "
+    -- One row per moderation decision; id keeps the order decided.
+    CREATE TABLE moderation_audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        bot         TEXT    NOT NULL,
+        adapter     TEXT    NOT NULL,
+        group_id    TEXT    NOT NULL,
+        user_id     TEXT    NOT NULL,
+        user_name   TEXT    NOT NULL,
+        message_id  TEXT,
+        text        TEXT    NOT NULL,
+        rule        TEXT    NOT NULL,
+        action      TEXT    NOT NULL,
+        dry_run     INTEGER NOT NULL,
+        at_ms       INTEGER NOT NULL
+    );
+    CREATE INDEX moderation_audit_by_bot ON moderation_audit (bot, id);
+
+    -- A member's violations per group, for the escalation ladder.
+    CREATE TABLE moderation_warns (
+        bot       TEXT    NOT NULL,
+        adapter   TEXT    NOT NULL,
+        group_id  TEXT    NOT NULL,
+        user_id   TEXT    NOT NULL,
+        count     INTEGER NOT NULL,
+        last_ms   INTEGER NOT NULL,
+        PRIMARY KEY (bot, adapter, group_id, user_id)
+    ) WITHOUT ROWID;
+
+    -- What the classifier learned (/spam, /ham), replayed at start.
+    CREATE TABLE moderation_samples (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        bot    TEXT    NOT NULL,
+        text   TEXT    NOT NULL,
+        spam   INTEGER NOT NULL,
+        at_ms  INTEGER NOT NULL
+    );
+    CREATE INDEX moderation_samples_by_bot ON moderation_samples (bot, id);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@
 
 mod coupons;
 mod migrations;
+mod moderation;
 mod writer;
 
 use std::path::Path;

@@ -1,0 +1,245 @@
+//! Unit tests of the moderation plugin through the plugin harness.
+
+use super::*;
+use crate::event::{Action, Role};
+use crate::plugin::testing::{Outcome, PluginHarness};
+
+/// Rules only (no classifier, no new-member check), so each test sees one rule.
+const RULES: &str = r#"
+rules:
+  banned_words: [加微信, viagra, 赌场]
+  banned_patterns: ["promo\\s*code\\s*\\d{4}"]
+  links: {allow_domains: [example.com]}
+  contacts: true
+  mentions: {max: 3}
+  flood: {messages: 3, window: 10s}
+  duplicates: {count: 2, window: 1m}
+  new_members: null
+classifier: null
+escalation: [warn, {mute: 10m}, kick]
+forget_after: 1h
+"#;
+
+fn deleted(out: &Outcome) -> Option<&str> {
+    out.actions.iter().find_map(|o| match &o.action {
+        Action::Delete { .. } => o.reason.as_deref(),
+        _ => None,
+    })
+}
+
+fn names(out: &Outcome) -> Vec<&'static str> {
+    out.actions.iter().map(|o| o.action.name()).collect()
+}
+
+#[tokio::test]
+async fn every_rule_deletes_with_its_reason_and_stops() {
+    let h = PluginHarness::new::<ModerationConfig>(RULES).await;
+    let cases = [
+        ("快来 加 . 微 . 信", "spam: banned word"),
+        ("use PROMO code 1234 now", "spam: banned pattern"),
+        ("go to casino点com", "spam: link"),
+        ("➕V 领福利", "spam: contact"),
+        ("@a @b @c @d look", "spam: mentions"),
+    ];
+    for (i, (text, reason)) in cases.iter().enumerate() {
+        h.advance(3600 * 2);
+        let out = h.message("g1", &format!("u{i}"), text).await;
+        assert_eq!(deleted(&out), Some(*reason), "{text}: {:?}", out.actions);
+        assert_eq!(out.flow, Flow::Stop, "{text}");
+    }
+    let ok = h
+        .message("g1", "fine", "see https://shop.example.com/a and @bob")
+        .await;
+    assert!(ok.is_empty(), "{:?}", ok.actions);
+    assert_eq!(ok.flow, Flow::Continue);
+}
+
+#[tokio::test]
+async fn flood_and_duplicates_count_in_their_windows() {
+    let h = PluginHarness::new::<ModerationConfig>(RULES).await;
+    for i in 0..3 {
+        assert!(
+            h.message("g1", "fast", &format!("message number {i}"))
+                .await
+                .is_empty()
+        );
+    }
+    let out = h.message("g1", "fast", "and one more").await;
+    assert_eq!(deleted(&out), Some("spam: flood"));
+    h.advance(11);
+    assert!(h.message("g1", "fast", "calm again now").await.is_empty());
+
+    assert!(h.message("g2", "a", "the very same text").await.is_empty());
+    let copy = h.message("g2", "b", "The very same text!").await;
+    assert_eq!(deleted(&copy), Some("spam: duplicate"), "across members");
+    assert!(
+        h.message("g2", "c", "ok").await.is_empty(),
+        "short texts are not counted"
+    );
+}
+
+#[tokio::test]
+async fn the_ladder_climbs_and_forgets() {
+    let h = PluginHarness::new::<ModerationConfig>(RULES).await;
+    let first = h.message("g1", "eve", "viagra").await;
+    assert_eq!(names(&first), ["delete", "send"]);
+    assert_eq!(first.actions[1].reason.as_deref(), Some("1st violation"));
+    assert!(first.replies()[0].contains("eve"), "the warning names the member");
+    h.advance(60);
+    let second = h.message("g1", "eve", "viagra").await;
+    assert_eq!(names(&second), ["delete", "mute"]);
+    assert!(matches!(
+        second.actions[1].action,
+        Action::Mute { seconds: 600, .. }
+    ));
+    h.advance(60);
+    assert_eq!(names(&h.message("g1", "eve", "viagra").await), ["delete", "kick"]);
+    h.advance(60);
+    assert_eq!(
+        names(&h.message("g1", "eve", "viagra").await),
+        ["delete", "kick"],
+        "the last step repeats"
+    );
+    // Another group has its own count.
+    assert_eq!(names(&h.message("g2", "eve", "viagra").await), ["delete", "send"]);
+    h.advance(3601);
+    assert_eq!(
+        names(&h.message("g1", "eve", "viagra").await),
+        ["delete", "send"],
+        "forgotten after an hour"
+    );
+    let log = h.store().audit_log("test", 100).await.unwrap();
+    assert_eq!(log.len(), 6);
+    assert_eq!(log[0].rule, "spam: banned word");
+    assert_eq!(log[1].action, "delete+mute 600s");
+    assert_eq!(
+        h.store()
+            .warns("test", &"console".into(), &"g1".into(), &"eve".into())
+            .await
+            .unwrap()
+            .map(|w| w.count),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn admins_are_exempt_and_dry_run_acts_on_nothing() {
+    let h = PluginHarness::new::<ModerationConfig>(RULES).await;
+    let mut admin = Sender::member("boss");
+    admin.role = Role::Admin;
+    assert!(h.message_as(Some("g1"), admin, "viagra").await.is_empty());
+
+    let dry = PluginHarness::new::<ModerationConfig>(&format!("{RULES}dry_run: true\n")).await;
+    let out = dry.message("g1", "eve", "viagra").await;
+    assert!(out.is_empty(), "{:?}", out.actions);
+    assert_eq!(out.flow, Flow::Continue);
+    let log = dry.store().audit_log("test", 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].dry_run);
+    assert_eq!(log[0].action, "delete+send");
+}
+
+#[tokio::test]
+async fn new_members_first_messages_are_checked_strictly() {
+    let h = PluginHarness::new::<ModerationConfig>(
+        "rules:\n  new_members: {first_messages: 1}\nclassifier: null\n",
+    )
+    .await;
+    h.join("g1", Sender::member("newbie")).await;
+    let out = h.message("g1", "newbie", "call 13812345678").await;
+    assert_eq!(deleted(&out), Some("spam: contact"));
+    assert!(
+        h.message("g1", "newbie", "call 13912345678").await.is_empty(),
+        "only the first message"
+    );
+    assert!(
+        h.message("g1", "old", "call 13812345678").await.is_empty(),
+        "members who did not just join"
+    );
+}
+
+#[tokio::test]
+async fn admins_report_and_learn_with_commands() {
+    let h = PluginHarness::new::<ModerationConfig>("rules: {new_members: null}\n").await;
+    let novel = "Buy shiny zorblax crystals at the zorblax market today";
+    let mut admin = Sender::member("boss");
+    admin.role = Role::Admin;
+    // The spam gets through first.
+    let out = h.message("g1", "eve", novel).await;
+    assert!(deleted(&out).is_none(), "{:?}", out.actions);
+    let id = crate::event::MessageId(format!("m{}", 1));
+    let report = h
+        .event(crate::event::EventKind::Message {
+            chat: Chat {
+                adapter: "console".into(),
+                group: Some("g1".into()),
+            },
+            sender: admin.clone(),
+            message: Message {
+                id: "cmd".into(),
+                text: "/spam".into(),
+                reply_to: Some(id),
+            },
+        })
+        .await;
+    assert_eq!(deleted(&report), Some("spam: reported by an admin"));
+    assert_eq!(report.flow, Flow::Stop);
+    assert_eq!(h.store().samples("test").await.unwrap().len(), 1);
+    // Learned: the same text from someone else is caught now.
+    let again = h.message("g1", "mallory", novel).await;
+    assert_eq!(deleted(&again), Some("spam: classifier"));
+    // /warns by name, /unmute resets.
+    let warns = h.message_as(Some("g1"), admin.clone(), "/warns eve").await;
+    assert_eq!(warns.replies(), ["eve：1 次违规"]);
+    let unmute = h.message_as(Some("g1"), admin.clone(), "/unmute eve").await;
+    assert!(names(&unmute).contains(&"unmute"));
+    let warns = h.message_as(Some("g1"), admin, "/warns eve").await;
+    assert_eq!(warns.replies(), ["eve：0 次违规"]);
+}
+
+#[tokio::test]
+async fn the_default_classifier_catches_typical_spam_and_spares_chat() {
+    let h = PluginHarness::new::<ModerationConfig>("{}").await;
+    for (i, text) in [
+        "加V领福利，每天都有红包，名额有限",
+        "Earn $500 a day from home, message me now!",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = h.message("g1", &format!("s{i}"), text).await;
+        assert!(deleted(&out).is_some(), "{text}");
+    }
+    for (i, text) in ["今天的活动几点开始？", "thanks, see you at lunch tomorrow"]
+        .iter()
+        .enumerate()
+    {
+        let out = h.message("g1", &format!("h{i}"), text).await;
+        assert!(deleted(&out).is_none(), "{text}: {:?}", out.actions);
+    }
+}
+
+#[tokio::test]
+async fn config_errors_are_located() {
+    let errors = PluginHarness::build_errors::<ModerationConfig>(
+        "rules:\n  banned_patterns: [ok, \"(\"]\n  flood: {messages: 0, window: 1s}\nescalation: [warn, shout]\nclassifier: {threshold: 2}\n",
+    );
+    let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 4, "{text:?}");
+    assert!(text.iter().any(|e| e.contains("invalid regex")), "{text:?}");
+    assert!(
+        text.iter().any(|e| e.contains("unknown step \"shout\"")),
+        "{text:?}"
+    );
+    assert!(text.iter().any(|e| e.contains("between 0 and 1")), "{text:?}");
+    assert!(text.iter().any(|e| e.contains("at least 1")), "{text:?}");
+}
+
+#[test]
+fn the_automatic_threshold_falls_as_the_model_learns() {
+    assert!((auto_threshold(0) - config::UNTRAINED_THRESHOLD).abs() < 1e-6);
+    assert!((auto_threshold(5_000) - config::TRAINED_THRESHOLD).abs() < 1e-6);
+    assert!((auto_threshold(50_000) - config::TRAINED_THRESHOLD).abs() < 1e-6);
+    let mid = auto_threshold(2_500);
+    assert!(mid < config::UNTRAINED_THRESHOLD && mid > config::TRAINED_THRESHOLD);
+}
