@@ -68,7 +68,8 @@ enum Command {
     /// Print speed figures: the event pipeline, coupon claims
     #[command(subcommand)]
     Bench(bench::Bench),
-    /// Train a spam classifier model from labelled JSONL
+    /// Teach a bot's spam classifier labelled messages (JSONL); they are kept
+    /// in the store and learned at every start
     Train(train::Args),
     /// Print a bot's moderation audit log
     Audit(audit::Args),
