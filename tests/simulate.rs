@@ -65,6 +65,14 @@ async fn moderation_dry_run_decides_but_acts_on_nothing() {
     check_case("moderation_dry_run").await;
 }
 
+/// The new-member gate: muted and asked on joining; a wrong answer is
+/// deleted, a full-width right one unmutes; a wrong answer by direct
+/// message; the minute job kicks the member who never answered.
+#[tokio::test]
+async fn moderation_verify_mutes_asks_unmutes_and_kicks_on_timeout() {
+    check_case("moderation_verify").await;
+}
+
 fn case_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
         .unwrap()

@@ -12,6 +12,7 @@
 //! - `config`: the options ([`ModerationConfig`]) and their checks.
 //! - `fold`: evasion folding; `rules`: the detectors; `classifier`: the model.
 //! - `ladder`: escalation steps and the warn counts behind them.
+//! - `verify`: the new-member gate (mute, question, kick after a timeout).
 //! - `commands`: `/spam`, `/ham`, `/unmute`, `/unban`, `/warns`.
 //! - [`eval`]: spam-detection figures of a whole plugin (`qunbot eval spam`).
 
@@ -22,6 +23,7 @@ pub mod eval;
 mod fold;
 mod ladder;
 mod rules;
+mod verify;
 
 pub use classifier::{Model, Signals};
 pub use config::ModerationConfig;
@@ -129,6 +131,8 @@ struct Moderation {
     report_to: Option<Scoped<GroupId>>,
     /// Recent messages per group; std mutex, held briefly.
     recent: Mutex<HashMap<u64, VecDeque<Recent>>>,
+    /// The new-member gate, if configured.
+    verify: Option<verify::Gate>,
 }
 
 fn member_hash(chat: &Chat, group: &GroupId, user: &UserId) -> MemberHash {
@@ -437,6 +441,9 @@ pub fn features_of(text: &str) -> Vec<u32> {
 impl Plugin for Moderation {
     async fn start(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
         self.ladder.preload(ctx).await?;
+        if let Some(gate) = &self.verify {
+            gate.load(ctx).await?;
+        }
         let Some(classifier) = &self.classifier else {
             return Ok(());
         };
@@ -468,9 +475,26 @@ impl Plugin for Moderation {
         Ok(())
     }
 
+    fn jobs(&self) -> Vec<crate::scheduler::Job> {
+        self.verify
+            .as_ref()
+            .and_then(|_| verify::Gate::job())
+            .into_iter()
+            .collect()
+    }
+
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
+        // Deadlines fall on every event and on the gate's minute job.
+        if let (Some(gate), false) = (&self.verify, self.dry_run) {
+            gate.expire(ctx).await?;
+        }
         match &event.kind {
             EventKind::Join { chat, member } => {
+                if let (Some(gate), Some(group), false) = (&self.verify, &chat.group, self.dry_run) {
+                    if !member.is_bot && !self.exempt(ctx, chat, member) {
+                        gate.join(ctx, chat, group, member).await?;
+                    }
+                }
                 if let (Some(n), Some(group)) = (&self.new_members, &chat.group) {
                     if n.first_messages > 0 {
                         self.joined
@@ -486,12 +510,17 @@ impl Plugin for Moderation {
                 sender,
                 message,
             } => {
-                let Some(group) = &chat.group else {
-                    return Ok(Flow::Continue);
-                };
                 if sender.is_bot {
                     return Ok(Flow::Continue);
                 }
+                if let (Some(gate), false) = (&self.verify, self.dry_run) {
+                    if gate.answer(ctx, chat, sender, message).await?.is_some() {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                let Some(group) = &chat.group else {
+                    return Ok(Flow::Continue);
+                };
                 let admin = ctx.bot().is_admin(chat, sender);
                 if admin {
                     if let Some(command) = commands::Command::parse(&message.text) {

@@ -243,3 +243,113 @@ fn the_automatic_threshold_falls_as_the_model_learns() {
     let mid = auto_threshold(2_500);
     assert!(mid < config::UNTRAINED_THRESHOLD && mid > config::TRAINED_THRESHOLD);
 }
+
+/// The gate with a fixed question, kicking after 2 minutes.
+const GATE: &str = r#"
+rules: {new_members: null}
+classifier: null
+verify: {question: {ask: "What colour is the sky?", answer: Blue}, timeout: 2m}
+"#;
+
+#[tokio::test]
+async fn a_joining_member_is_muted_and_asked() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    let out = h.join("g1", Sender::member("bob")).await;
+    assert_eq!(names(&out), ["mute", "send"]);
+    assert!(matches!(out.actions[0].action, Action::Mute { seconds: 120, .. }));
+    assert!(out.replies()[0].contains("What colour is the sky?"));
+}
+
+#[tokio::test]
+async fn a_wrong_answer_is_deleted_and_the_right_one_unmutes() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h.message("g1", "bob", "red").await;
+    assert_eq!(names(&out), ["delete"]);
+    assert_eq!(deleted(&out), Some("verification: wrong answer"));
+    assert_eq!(out.flow, Flow::Stop);
+    let out = h.message("g1", "bob", "  BLUE! ").await;
+    assert_eq!(names(&out), ["delete", "unmute"]);
+    assert_eq!(out.flow, Flow::Stop);
+    // Verified: later messages go on, and no kick comes.
+    h.advance(600);
+    let out = h.message("g1", "bob", "hello all").await;
+    assert!(out.is_empty());
+    assert_eq!(out.flow, Flow::Continue);
+}
+
+#[tokio::test]
+async fn a_direct_message_answers_too() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h.message_as(None, Sender::member("bob"), "nope").await;
+    assert_eq!(names(&out), ["send"]);
+    let out = h.message_as(None, Sender::member("bob"), "blue").await;
+    assert_eq!(names(&out), ["unmute"]);
+}
+
+#[tokio::test]
+async fn the_deadline_kicks_on_any_event_or_the_minute_job() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    assert_eq!(h.plugin().jobs().len(), 1);
+    h.join("g1", Sender::member("bob")).await;
+    h.join("g1", Sender::member("carol")).await;
+    h.advance(119);
+    assert!(h.slot(verify::JOB).await.is_empty());
+    h.advance(1);
+    let out = h.slot(verify::JOB).await;
+    assert_eq!(names(&out), ["kick", "kick"]);
+    // Kicked once: nothing is pending any more.
+    let out = h.message("g1", "bob", "blue").await;
+    assert!(out.is_empty());
+    // Another event type drives the deadline as well.
+    h.join("g1", Sender::member("dave")).await;
+    h.advance(300);
+    let out = h.message("g1", "erin", "hi").await;
+    assert_eq!(names(&out), ["kick"]);
+}
+
+#[tokio::test]
+async fn pending_challenges_survive_a_restart() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let h = h.restart::<ModerationConfig>(GATE).await;
+    h.advance(130);
+    let out = h.message("g1", "alice", "hi").await;
+    assert_eq!(names(&out), ["kick"]);
+    let h = h.restart::<ModerationConfig>(GATE).await;
+    assert!(h.message("g1", "alice", "hi again").await.is_empty());
+}
+
+#[tokio::test]
+async fn admins_and_bots_joining_are_not_gated() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    let mut admin = Sender::member("mod");
+    admin.role = Role::Admin;
+    assert!(h.join("g1", admin).await.is_empty());
+    let mut bot = Sender::member("otherbot");
+    bot.is_bot = true;
+    assert!(h.join("g1", bot).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_arithmetic_answer_unmutes() {
+    let h = PluginHarness::new::<ModerationConfig>("classifier: null\nverify: {}\n").await;
+    h.join("g1", Sender::member("bob")).await;
+    let (_, answer) = verify::arithmetic(&"bob".into(), h.now());
+    let out = h.message("g1", "bob", &answer).await;
+    assert_eq!(names(&out), ["delete", "unmute"]);
+}
+
+#[test]
+fn verify_options_are_checked_at_their_keys() {
+    let errors = PluginHarness::build_errors::<ModerationConfig>("verify: {question: riddle, timeout: 1s}\n");
+    let text = format!("{errors:?}");
+    assert!(text.contains("unknown question"), "{text}");
+    let errors = PluginHarness::build_errors::<ModerationConfig>("verify: {timeout: 1s}\n");
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("at least 10s") && text.contains("col: 19"),
+        "{text}"
+    );
+}
