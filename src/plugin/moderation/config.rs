@@ -8,6 +8,7 @@ use std::sync::{Mutex, RwLock};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::banlist::BanList;
 use super::classifier::{Model, SpamIndex};
 use super::ladder::{Ladder, Step};
 use super::rules::{Links, Patterns, Windows, Words};
@@ -51,6 +52,36 @@ pub struct ModerationConfig {
     /// a question, and kicked after `timeout`. Off by default.
     #[serde(default)]
     pub verify: Option<VerifyConfig>,
+    /// Where a ban of the ladder (or of `/spam`) applies: `group` (default),
+    /// or `bot`: every group of the bot on the same adapter that the store
+    /// knows.
+    #[serde(default)]
+    pub ban_scope: BanScope,
+    /// Shared ban lists: their users are banned on sight (when they join or
+    /// write), wherever the bot serves.
+    #[serde(default)]
+    pub ban_lists: Vec<BanListConfig>,
+}
+
+/// Where a ban applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BanScope {
+    /// The group of the violation.
+    #[default]
+    Group,
+    /// Every group of the bot on the adapter of the violation.
+    Bot,
+}
+
+/// One shared ban list.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanListConfig {
+    /// A file of user ids, one a line (`ID`, or `ADAPTER:ID` for one
+    /// adapter only; blank lines and `#` comments skipped), relative to the
+    /// bot file.
+    pub file: String,
 }
 
 /// The new-member gate.
@@ -556,6 +587,13 @@ impl PluginConfig for ModerationConfig {
             };
             Some(Gate::new(question, timeout, deliver))
         });
+        let mut banned = BanList::default();
+        for (i, list) in self.ban_lists.iter().enumerate() {
+            match read_file(cx.base_dir, &list.file) {
+                Ok(text) => banned.extend(&text, &cx.bot.adapters),
+                Err(e) => errors.push(cx.options.error_at(&format!("ban_lists[{i}].file"), e)),
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -593,6 +631,8 @@ impl PluginConfig for ModerationConfig {
                 .map(|g| Scoped::parse(g, &cx.bot.adapters)),
             recent: Mutex::new(HashMap::new()),
             verify,
+            ban_scope: self.ban_scope,
+            banned,
         }))
     }
 }

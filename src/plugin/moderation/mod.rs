@@ -13,9 +13,12 @@
 //! - `fold`: evasion folding; `rules`: the detectors; `classifier`: the model.
 //! - `ladder`: escalation steps and the warn counts behind them.
 //! - `verify`: the new-member gate (mute, question, kick after a timeout).
+//! - `banlist`: shared ban lists (`ban_lists`), banned on sight;
+//!   `ban_scope: bot` extends the ladder's bans to every group of the bot.
 //! - `commands`: `/spam`, `/ham`, `/unmute`, `/unban`, `/warns`.
 //! - [`eval`]: spam-detection figures of a whole plugin (`qunbot eval spam`).
 
+mod banlist;
 mod classifier;
 mod commands;
 mod config;
@@ -26,7 +29,7 @@ mod rules;
 mod verify;
 
 pub use classifier::{Model, Signals};
-pub use config::ModerationConfig;
+pub use config::{BanScope, ModerationConfig};
 pub use fold::Folded;
 pub use rules::Rule;
 
@@ -38,7 +41,9 @@ use async_trait::async_trait;
 use super::{Flow, Plugin};
 use crate::bot::Scoped;
 use crate::error::BoxError;
-use crate::event::{Action, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId};
+use crate::event::{
+    Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId,
+};
 use crate::runtime::Ctx;
 use crate::storage::{AuditEntry, Sample};
 use classifier::{Features, SpamIndex};
@@ -105,6 +110,9 @@ struct Recent {
     text: String,
 }
 
+/// The reason of bans and deletions for users on a ban list.
+const BAN_LIST_REASON: &str = "spam: ban list";
+
 /// Recent messages kept per group for admin replies.
 const RECENT_PER_GROUP: usize = 200;
 
@@ -133,6 +141,10 @@ struct Moderation {
     recent: Mutex<HashMap<u64, VecDeque<Recent>>>,
     /// The new-member gate, if configured.
     verify: Option<verify::Gate>,
+    /// Where the ladder's bans apply.
+    ban_scope: config::BanScope,
+    /// Users banned on sight.
+    banned: banlist::BanList,
 }
 
 fn member_hash(chat: &Chat, group: &GroupId, user: &UserId) -> MemberHash {
@@ -336,13 +348,26 @@ impl Moderation {
                 },
                 format!("{ordinal} violation"),
             )),
-            Step::Ban => actions.push((
-                Action::Ban {
-                    group: group.clone(),
-                    user: user.id.clone(),
-                },
-                format!("{ordinal} violation"),
-            )),
+            Step::Ban => {
+                actions.push((
+                    Action::Ban {
+                        group: group.clone(),
+                        user: user.id.clone(),
+                    },
+                    format!("{ordinal} violation"),
+                ));
+                if self.ban_scope == config::BanScope::Bot {
+                    for other in self.other_groups(ctx, &chat.adapter, group).await? {
+                        actions.push((
+                            Action::Ban {
+                                group: other,
+                                user: user.id.clone(),
+                            },
+                            format!("{ordinal} violation in {group} (ban_scope: bot)"),
+                        ));
+                    }
+                }
+            }
         }
         for (action, why) in actions {
             done.push(match &action {
@@ -386,6 +411,81 @@ impl Moderation {
                 },
                 stored_warns,
             )
+            .await?;
+        Ok(())
+    }
+
+    /// The groups of the bot on `adapter` the store knows, but `group`, in
+    /// a stable order.
+    async fn other_groups(
+        &self,
+        ctx: &Ctx<'_>,
+        adapter: &AdapterId,
+        group: &GroupId,
+    ) -> Result<Vec<GroupId>, BoxError> {
+        let mut groups: Vec<GroupId> = ctx
+            .store()
+            .groups(&ctx.bot().name)
+            .await?
+            .into_iter()
+            .filter(|(a, g)| a == adapter && g != group)
+            .map(|(_, g)| g)
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
+    }
+
+    /// Ban a listed user seen in `group` (deleting `message`, if any), in
+    /// every group of the bot with `ban_scope: bot`; log it. With
+    /// `dry_run`, only log.
+    async fn ban_listed(
+        &self,
+        ctx: &Ctx<'_>,
+        chat: &Chat,
+        group: &GroupId,
+        user: &Sender,
+        message: Option<&Message>,
+    ) -> Result<(), BoxError> {
+        let mut actions = Vec::new();
+        if let Some(m) = message {
+            actions.push(Action::Delete {
+                group: group.clone(),
+                message: m.id.clone(),
+            });
+        }
+        actions.push(Action::Ban {
+            group: group.clone(),
+            user: user.id.clone(),
+        });
+        if self.ban_scope == config::BanScope::Bot {
+            for other in self.other_groups(ctx, &chat.adapter, group).await? {
+                actions.push(Action::Ban {
+                    group: other,
+                    user: user.id.clone(),
+                });
+            }
+        }
+        let action = actions.iter().map(Action::name).collect::<Vec<_>>().join("+");
+        if !self.dry_run {
+            for a in actions {
+                ctx.act(&chat.adapter, a, Some(BAN_LIST_REASON.to_owned()));
+            }
+        }
+        ctx.store()
+            .audit_append(AuditEntry {
+                bot: ctx.bot().name.clone(),
+                adapter: chat.adapter.clone(),
+                group: group.clone(),
+                user: user.id.clone(),
+                user_name: user.name.clone(),
+                message: message.map(|m| m.id.clone()),
+                text: message.map(|m| m.text.clone()).unwrap_or_default(),
+                rule: BAN_LIST_REASON.to_owned(),
+                action,
+                dry_run: self.dry_run,
+                at: ctx.now(),
+            })
             .await?;
         Ok(())
     }
@@ -490,6 +590,12 @@ impl Plugin for Moderation {
         }
         match &event.kind {
             EventKind::Join { chat, member } => {
+                if let Some(group) = &chat.group {
+                    if self.banned.contains(&chat.adapter, &member.id) && !self.exempt(ctx, chat, member) {
+                        self.ban_listed(ctx, chat, group, member, None).await?;
+                        return Ok(if self.dry_run { Flow::Continue } else { Flow::Stop });
+                    }
+                }
                 if let (Some(gate), Some(group), false) = (&self.verify, &chat.group, self.dry_run) {
                     if !member.is_bot && !self.exempt(ctx, chat, member) {
                         gate.join(ctx, chat, group, member).await?;
@@ -531,6 +637,10 @@ impl Plugin for Moderation {
                 self.remember(chat, group, sender, message);
                 if self.exempt(ctx, chat, sender) {
                     return Ok(Flow::Continue);
+                }
+                if self.banned.contains(&chat.adapter, &sender.id) {
+                    self.ban_listed(ctx, chat, group, sender, Some(message)).await?;
+                    return Ok(if self.dry_run { Flow::Continue } else { Flow::Stop });
                 }
                 let strict = self.new_members.is_some() && {
                     let key = member_hash(chat, group, &sender.id);

@@ -353,3 +353,83 @@ fn verify_options_are_checked_at_their_keys() {
         "{text}"
     );
 }
+
+const BAN_BOT: &str = r#"
+rules: {banned_words: [viagra], new_members: null}
+classifier: null
+escalation: [ban]
+ban_scope: bot
+"#;
+
+#[tokio::test]
+async fn ban_scope_bot_bans_in_every_known_group_of_the_adapter() {
+    let h = PluginHarness::new::<ModerationConfig>(BAN_BOT).await;
+    for (adapter, group) in [
+        ("console", "g1"),
+        ("console", "g3"),
+        ("console", "g2"),
+        ("tg", "t1"),
+    ] {
+        h.store()
+            .note_group("test", &adapter.into(), &group.into())
+            .await
+            .unwrap();
+    }
+    let out = h.message("g1", "eve", "viagra").await;
+    let bans: Vec<&str> = out
+        .actions
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::Ban { group, .. } => Some(group.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bans, ["g1", "g2", "g3"]);
+    assert!(out.actions.iter().all(|o| o.adapter.as_str() == "console"));
+}
+
+#[tokio::test]
+async fn ban_scope_group_bans_only_there() {
+    let h =
+        PluginHarness::new::<ModerationConfig>(&BAN_BOT.replace("ban_scope: bot", "ban_scope: group")).await;
+    h.store()
+        .note_group("test", &"console".into(), &"g2".into())
+        .await
+        .unwrap();
+    let out = h.message("g1", "eve", "viagra").await;
+    assert_eq!(names(&out), ["delete", "ban"]);
+}
+
+#[tokio::test]
+async fn listed_users_are_banned_on_sight() {
+    let dir = std::env::temp_dir().join(format!("qunbot-banlist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("banned.txt");
+    std::fs::write(&file, "# shared list\nspammer\nconsole:pinned\nother:elsewhere\n").unwrap();
+    let yaml = format!(
+        "classifier: null\nban_lists: [{{file: {:?}}}]\n",
+        file.display().to_string()
+    );
+    let h = PluginHarness::new::<ModerationConfig>(&yaml).await;
+    let out = h.join("g1", Sender::member("spammer")).await;
+    assert_eq!(names(&out), ["ban"]);
+    assert_eq!(out.flow, Flow::Stop);
+    let out = h.message("g1", "pinned", "hi").await;
+    assert_eq!(names(&out), ["delete", "ban"]);
+    assert_eq!(deleted(&out), Some("spam: ban list"));
+    assert!(h.message("g1", "elsewhere", "hi").await.is_empty());
+    let mut admin = Sender::member("spammer");
+    admin.role = Role::Admin;
+    assert!(h.message_as(Some("g1"), admin, "hi").await.is_empty());
+    let log = h.store().audit_log("test", 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_ban_list_is_reported_at_its_key() {
+    let errors =
+        PluginHarness::build_errors::<ModerationConfig>("ban_lists: [{file: /nonexistent/list.txt}]\n");
+    let text = format!("{errors:?}");
+    assert!(text.contains("cannot read /nonexistent/list.txt"), "{text}");
+}
