@@ -670,7 +670,13 @@ impl Plugin for Moderation {
                 .await?;
                 Ok(if self.dry_run { Flow::Continue } else { Flow::Stop })
             }
-            _ => Ok(Flow::Continue),
+            EventKind::Leave { chat, member } => {
+                if let (Some(gate), Some(group)) = (&self.verify, &chat.group) {
+                    gate.left(ctx, chat, group, &member.id).await?;
+                }
+                Ok(Flow::Continue)
+            }
+            EventKind::Scheduled(_) => Ok(Flow::Continue),
         }
     }
 }

@@ -310,6 +310,24 @@ async fn the_deadline_kicks_on_any_event_or_the_minute_job() {
 }
 
 #[tokio::test]
+async fn a_member_who_leaves_is_not_kicked() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h
+        .event(EventKind::Leave {
+            chat: Chat {
+                adapter: "console".into(),
+                group: Some("g1".into()),
+            },
+            member: Sender::member("bob"),
+        })
+        .await;
+    assert!(out.is_empty());
+    h.advance(300);
+    assert!(h.slot(verify::JOB).await.is_empty());
+}
+
+#[tokio::test]
 async fn pending_challenges_survive_a_restart() {
     let h = PluginHarness::new::<ModerationConfig>(GATE).await;
     h.join("g1", Sender::member("bob")).await;

@@ -203,6 +203,26 @@ impl Gate {
         Ok(())
     }
 
+    /// Forget the challenge of a member who left `group` (nobody to kick).
+    pub(crate) async fn left(
+        &self,
+        ctx: &Ctx<'_>,
+        chat: &Chat,
+        group: &GroupId,
+        member: &UserId,
+    ) -> Result<(), BoxError> {
+        let list = {
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let before = pending.len();
+            pending.retain(|p| !(p.adapter == chat.adapter && &p.group == group && &p.user == member));
+            if pending.len() == before {
+                return Ok(());
+            }
+            pending.clone()
+        };
+        self.save(ctx, list).await
+    }
+
     /// Kick the members whose deadline has passed at `ctx.now()`.
     pub(crate) async fn expire(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
         let now = ctx.now();
