@@ -80,8 +80,16 @@ pub enum BanScope {
 pub struct BanListConfig {
     /// A file of user ids, one a line (`ID`, or `ADAPTER:ID` for one
     /// adapter only; blank lines and `#` comments skipped), relative to the
-    /// bot file.
-    pub file: String,
+    /// bot file. Read at start.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// A URL serving such a list (`http://` or `https://`), fetched at
+    /// start and then every `every`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How often `url` is fetched again (default 10m, at least 1m).
+    #[serde(default)]
+    pub every: Option<Duration>,
 }
 
 /// The new-member gate.
@@ -587,11 +595,33 @@ impl PluginConfig for ModerationConfig {
             };
             Some(Gate::new(question, timeout, deliver))
         });
-        let mut banned = BanList::default();
-        for (i, list) in self.ban_lists.iter().enumerate() {
-            match read_file(cx.base_dir, &list.file) {
-                Ok(text) => banned.extend(&text, &cx.bot.adapters),
-                Err(e) => errors.push(cx.options.error_at(&format!("ban_lists[{i}].file"), e)),
+        let mut banned = BanList::new(&cx.bot.adapters);
+        for (i, list) in self.ban_lists.into_iter().enumerate() {
+            match (list.file, list.url) {
+                (Some(file), None) => match read_file(cx.base_dir, &file) {
+                    Ok(text) => banned.extend(&text),
+                    Err(e) => errors.push(cx.options.error_at(&format!("ban_lists[{i}].file"), e)),
+                },
+                (None, Some(url)) => {
+                    let every = list.every.map_or(std::time::Duration::from_secs(600), |d| d.0);
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        errors.push(cx.options.error_at(
+                            &format!("ban_lists[{i}].url"),
+                            "must start with http:// or https://",
+                        ));
+                    } else if every.as_secs() < 60 {
+                        errors.push(
+                            cx.options
+                                .error_at(&format!("ban_lists[{i}].every"), "must be at least 1m"),
+                        );
+                    } else {
+                        banned.add_url(url, every);
+                    }
+                }
+                _ => errors.push(
+                    cx.options
+                        .error_at(&format!("ban_lists[{i}]"), "needs exactly one of file and url"),
+                ),
             }
         }
         if !errors.is_empty() {

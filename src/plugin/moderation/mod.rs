@@ -544,6 +544,7 @@ impl Plugin for Moderation {
         if let Some(gate) = &self.verify {
             gate.load(ctx).await?;
         }
+        self.banned.poll(ctx.now()).await;
         let Some(classifier) = &self.classifier else {
             return Ok(());
         };
@@ -580,6 +581,7 @@ impl Plugin for Moderation {
             .as_ref()
             .and_then(|_| verify::Gate::job())
             .into_iter()
+            .chain(self.banned.job())
             .collect()
     }
 
@@ -676,7 +678,12 @@ impl Plugin for Moderation {
                 }
                 Ok(Flow::Continue)
             }
-            EventKind::Scheduled(_) => Ok(Flow::Continue),
+            EventKind::Scheduled(slot) => {
+                if slot.job == banlist::JOB {
+                    self.banned.poll(ctx.now()).await;
+                }
+                Ok(Flow::Continue)
+            }
         }
     }
 }

@@ -451,3 +451,49 @@ fn a_missing_ban_list_is_reported_at_its_key() {
     let text = format!("{errors:?}");
     assert!(text.contains("cannot read /nonexistent/list.txt"), "{text}");
 }
+
+/// Serve `list` at `http://127.0.0.1:PORT/list.txt`; the list can change.
+async fn serve_list(list: std::sync::Arc<Mutex<String>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/list.txt",
+        axum::routing::get(move || {
+            let list = list.clone();
+            async move { list.lock().unwrap().clone() }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/list.txt")
+}
+
+#[tokio::test]
+async fn a_url_list_is_fetched_at_start_and_polled_on_its_job() {
+    let list = std::sync::Arc::new(Mutex::new("spammer\n".to_owned()));
+    let url = serve_list(list.clone()).await;
+    let yaml = format!("classifier: null\nban_lists: [{{url: {url:?}, every: 10m}}]\n");
+    let h = PluginHarness::new::<ModerationConfig>(&yaml).await;
+    assert_eq!(h.plugin().jobs().len(), 1);
+    assert_eq!(names(&h.join("g1", Sender::member("spammer")).await), ["ban"]);
+    *list.lock().unwrap() = "other\n".to_owned();
+    // Not due yet: the old list holds.
+    h.advance(300);
+    h.slot(banlist::JOB).await;
+    assert_eq!(names(&h.message("g1", "spammer", "hi").await), ["delete", "ban"]);
+    h.advance(300);
+    h.slot(banlist::JOB).await;
+    assert!(h.message("g1", "spammer", "hi").await.is_empty());
+    assert_eq!(names(&h.message("g1", "other", "hi").await), ["delete", "ban"]);
+}
+
+#[test]
+fn ban_list_sources_are_checked_at_their_keys() {
+    for (yaml, want) in [
+        ("ban_lists: [{}]\n", "exactly one of file and url"),
+        ("ban_lists: [{url: \"ftp://x\"}]\n", "http:// or https://"),
+        ("ban_lists: [{url: \"http://x\", every: 10s}]\n", "at least 1m"),
+    ] {
+        let text = format!("{:?}", PluginHarness::build_errors::<ModerationConfig>(yaml));
+        assert!(text.contains(want), "{yaml}: {text}");
+    }
+}
