@@ -622,7 +622,7 @@ impl Plugin for Moderation {
                     return Ok(Flow::Continue);
                 }
                 if let (Some(gate), false) = (&self.verify, self.dry_run) {
-                    if gate.answer(ctx, chat, sender, message).await?.is_some() {
+                    if gate.answer(ctx, chat, sender, message).await? {
                         return Ok(Flow::Stop);
                     }
                 }

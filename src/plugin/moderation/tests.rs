@@ -299,6 +299,12 @@ async fn the_deadline_kicks_on_any_event_or_the_minute_job() {
     h.advance(1);
     let out = h.slot(verify::JOB).await;
     assert_eq!(names(&out), ["kick", "kick"]);
+    let log = h.store().audit_log("test", 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|e| e.rule == "verification timed out" && e.action == "kick")
+    );
     // Kicked once: nothing is pending any more.
     let out = h.message("g1", "bob", "blue").await;
     assert!(out.is_empty());

@@ -18,9 +18,13 @@ use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Chat, GroupId, Message, Sender, Target, UserId};
 use crate::runtime::Ctx;
 use crate::scheduler::{CronExpr, Job, Missed};
+use crate::storage::AuditEntry;
 
 /// The kv namespace of pending challenges; the key is the bot's name.
 pub(crate) const NAMESPACE: &str = "moderation.verify";
+
+/// The reason (and audit rule) of a kick at the deadline.
+const TIMED_OUT: &str = "verification timed out";
 
 /// The id of the cron job that checks deadlines every minute.
 pub(crate) const JOB: &str = "moderation.verify";
@@ -58,6 +62,9 @@ pub(crate) struct Pending {
     pub(crate) group: GroupId,
     /// The member.
     pub(crate) user: UserId,
+    /// The member's display name, for the audit log.
+    #[serde(default)]
+    pub(crate) name: String,
     /// The expected answer, folded.
     pub(crate) answer: String,
     /// When the member is kicked without a right answer.
@@ -149,6 +156,7 @@ impl Gate {
             adapter: chat.adapter.clone(),
             group: group.clone(),
             user: member.id.clone(),
+            name: member.name.clone(),
             answer: Folded::new(&answer).skeleton,
             deadline: now + self.timeout,
         };
@@ -241,17 +249,32 @@ impl Gate {
             ctx.act(
                 &p.adapter,
                 Action::Kick {
+                    group: p.group.clone(),
+                    user: p.user.clone(),
+                },
+                Some(TIMED_OUT.to_owned()),
+            );
+            ctx.store()
+                .audit_append(AuditEntry {
+                    bot: ctx.bot().name.clone(),
+                    adapter: p.adapter,
                     group: p.group,
                     user: p.user,
-                },
-                Some("verification timed out".to_owned()),
-            );
+                    user_name: p.name,
+                    message: None,
+                    text: String::new(),
+                    rule: TIMED_OUT.to_owned(),
+                    action: "kick".to_owned(),
+                    dry_run: false,
+                    at: now,
+                })
+                .await?;
         }
         Ok(())
     }
 
-    /// Handle a message of a member who may owe an answer: `None` when the
-    /// sender has no pending challenge here (the message goes on), `Some`
+    /// Handle a message of a member who may owe an answer: `false` when the
+    /// sender has no pending challenge here (the message goes on), `true`
     /// when the message was an answer (right or wrong) and stops here.
     pub(crate) async fn answer(
         &self,
@@ -259,7 +282,7 @@ impl Gate {
         chat: &Chat,
         sender: &Sender,
         message: &Message,
-    ) -> Result<Option<()>, BoxError> {
+    ) -> Result<bool, BoxError> {
         let (solved, list) = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let owes = |p: &Pending| {
@@ -268,7 +291,7 @@ impl Gate {
                     && chat.group.as_ref().is_none_or(|g| &p.group == g)
             };
             if !pending.iter().any(owes) {
-                return Ok(None);
+                return Ok(false);
             }
             let (mine, others): (Vec<Pending>, Vec<Pending>) = pending.drain(..).partition(|p| owes(p));
             let (solved, wrong): (Vec<Pending>, Vec<Pending>) = mine
@@ -301,7 +324,7 @@ impl Gate {
                 };
                 ctx.send(&chat.adapter, Target::User(sender.id.clone()), text);
             }
-            return Ok(Some(()));
+            return Ok(true);
         }
         self.save(ctx, list).await?;
         for p in solved {
@@ -314,7 +337,7 @@ impl Gate {
                 Some("verification passed".to_owned()),
             );
         }
-        Ok(Some(()))
+        Ok(true)
     }
 }
 
