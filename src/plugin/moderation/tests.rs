@@ -503,3 +503,20 @@ fn ban_list_sources_are_checked_at_their_keys() {
         assert!(text.contains(want), "{yaml}: {text}");
     }
 }
+
+#[tokio::test]
+async fn deliver_dm_asks_by_direct_message() {
+    let h =
+        PluginHarness::new::<ModerationConfig>(&GATE.replace("timeout: 2m}", "timeout: 2m, deliver: dm}"))
+            .await;
+    let out = h.join("g1", Sender::member("bob")).await;
+    assert_eq!(names(&out), ["mute", "send"]);
+    assert!(matches!(
+        &out.actions[1].action,
+        Action::Send { to: Target::User(u), .. } if u.as_str() == "bob"
+    ));
+    assert_eq!(
+        names(&h.message_as(None, Sender::member("bob"), "Blue").await),
+        ["unmute"]
+    );
+}
