@@ -65,6 +65,22 @@ async fn moderation_dry_run_decides_but_acts_on_nothing() {
     check_case("moderation_dry_run").await;
 }
 
+/// The new-member gate: muted and asked on joining; a wrong answer is
+/// deleted, a full-width right one unmutes; a wrong answer by direct
+/// message; the minute job kicks the member who never answered.
+#[tokio::test]
+async fn moderation_verify_mutes_asks_unmutes_and_kicks_on_timeout() {
+    check_case("moderation_verify").await;
+}
+
+/// Ban lists and `ban_scope: bot`: a listed user is banned on joining, a
+/// pinned one on writing (message deleted), in every group the bot knows;
+/// a ladder ban extends to the other groups too.
+#[tokio::test]
+async fn moderation_ban_lists_and_bot_wide_bans() {
+    check_case("moderation_banlist").await;
+}
+
 fn case_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(util::transcripts())
         .unwrap()

@@ -82,6 +82,17 @@ impl PluginHarness {
         h
     }
 
+    /// The same bot and store with plugin `C` built again from `yaml` and
+    /// started, as after a restart (the clock goes on).
+    pub(crate) async fn restart<C: PluginConfig>(self, yaml: &str) -> Self {
+        let plugin = build::<C>(&self.bot, yaml).unwrap_or_else(|e| panic!("build failed: {e:?}"));
+        let h = Self { plugin, ..self };
+        let ctx = Ctx::new(&h.bot, &*h.store, &h.caps, h.now(), h.kind);
+        h.plugin.start(&ctx).await.expect("plugin start");
+        drop(ctx);
+        h
+    }
+
     pub(crate) fn store(&self) -> &dyn Store {
         &*self.store
     }

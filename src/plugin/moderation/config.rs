@@ -8,9 +8,11 @@ use std::sync::{Mutex, RwLock};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::banlist::BanList;
 use super::classifier::{Model, SpamIndex};
 use super::ladder::{Ladder, Step};
 use super::rules::{Links, Patterns, Windows, Words};
+use super::verify::{Deliver, Gate, Question};
 use super::{Classifier, ClassifierState, Folded, Moderation, NewMembers, auto_threshold, features_of};
 use crate::bot::Scoped;
 use crate::config::{ConfigError, Duration};
@@ -46,6 +48,95 @@ pub struct ModerationConfig {
     /// A group (`GROUP` or `ADAPTER:GROUP`) that gets a line per action.
     #[serde(default)]
     pub report_to: Option<String>,
+    /// The new-member gate: members who join are muted until they answer
+    /// a question, and kicked after `timeout`. Off by default.
+    #[serde(default)]
+    pub verify: Option<VerifyConfig>,
+    /// Where a ban of the ladder (or of `/spam`) applies: `group` (default),
+    /// or `bot`: every group of the bot on the same adapter that the store
+    /// knows.
+    #[serde(default)]
+    pub ban_scope: BanScope,
+    /// Shared ban lists: their users are banned on sight (when they join or
+    /// write), wherever the bot serves.
+    #[serde(default)]
+    pub ban_lists: Vec<BanListConfig>,
+}
+
+/// Where a ban applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BanScope {
+    /// The group of the violation.
+    #[default]
+    Group,
+    /// Every group of the bot on the adapter of the violation.
+    Bot,
+}
+
+/// One shared ban list.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanListConfig {
+    /// A file of user ids, one a line (`ID`, or `ADAPTER:ID` for one
+    /// adapter only; blank lines and `#` comments skipped), relative to the
+    /// bot file. Read at start.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// A URL serving such a list (`http://` or `https://`), fetched at
+    /// start and then every `every`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// How often `url` is fetched again (default 10m, at least 1m).
+    #[serde(default)]
+    pub every: Option<Duration>,
+}
+
+/// The new-member gate.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// `arithmetic` (default: a small sum, different per member) or
+    /// `{ask: QUESTION, answer: ANSWER}`.
+    #[serde(default = "default_question")]
+    pub question: QuestionConfig,
+    /// How long a new member has to answer before being kicked (default 5m).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Where the question goes: `group` (default) or `dm`. Answers count in
+    /// the group and by direct message either way.
+    #[serde(default)]
+    pub deliver: DeliverConfig,
+}
+
+fn default_question() -> QuestionConfig {
+    QuestionConfig::Named("arithmetic".into())
+}
+
+/// `arithmetic`, or a question and its answer.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum QuestionConfig {
+    /// `arithmetic`.
+    Named(String),
+    /// A fixed question.
+    Fixed {
+        /// The question.
+        ask: String,
+        /// The answer (case, spaces and punctuation do not matter).
+        answer: String,
+    },
+}
+
+/// Where the challenge is posted.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliverConfig {
+    /// Into the group joined.
+    #[default]
+    Group,
+    /// A direct message to the member.
+    Dm,
 }
 
 fn default_classifier() -> Option<ClassifierConfig> {
@@ -472,6 +563,67 @@ impl PluginConfig for ModerationConfig {
         if steps.is_empty() && errors.is_empty() {
             errors.push(cx.options.error_at("escalation", "needs at least one step"));
         }
+        let verify = self.verify.and_then(|v| {
+            let question = match v.question {
+                QuestionConfig::Named(n) if n == "arithmetic" => Question::Arithmetic,
+                QuestionConfig::Named(other) => {
+                    errors.push(cx.options.error_at(
+                        "verify.question",
+                        format!("unknown question {other:?}: use arithmetic or {{ask: ..., answer: ...}}"),
+                    ));
+                    return None;
+                }
+                QuestionConfig::Fixed { ask, answer } => {
+                    if Folded::new(&answer).skeleton.is_empty() {
+                        errors.push(cx.options.error_at(
+                            "verify.question.answer",
+                            "needs at least one letter, digit or ideograph",
+                        ));
+                        return None;
+                    }
+                    Question::Fixed { ask, answer }
+                }
+            };
+            let timeout = v.timeout.map_or(std::time::Duration::from_secs(300), |d| d.0);
+            if timeout.as_secs() < 10 {
+                errors.push(cx.options.error_at("verify.timeout", "must be at least 10s"));
+                return None;
+            }
+            let deliver = match v.deliver {
+                DeliverConfig::Group => Deliver::Group,
+                DeliverConfig::Dm => Deliver::Dm,
+            };
+            Some(Gate::new(question, timeout, deliver))
+        });
+        let mut banned = BanList::new(&cx.bot.adapters);
+        for (i, list) in self.ban_lists.into_iter().enumerate() {
+            match (list.file, list.url) {
+                (Some(file), None) => match read_file(cx.base_dir, &file) {
+                    Ok(text) => banned.extend(&text),
+                    Err(e) => errors.push(cx.options.error_at(&format!("ban_lists[{i}].file"), e)),
+                },
+                (None, Some(url)) => {
+                    let every = list.every.map_or(std::time::Duration::from_secs(600), |d| d.0);
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        errors.push(cx.options.error_at(
+                            &format!("ban_lists[{i}].url"),
+                            "must start with http:// or https://",
+                        ));
+                    } else if every.as_secs() < 60 {
+                        errors.push(
+                            cx.options
+                                .error_at(&format!("ban_lists[{i}].every"), "must be at least 1m"),
+                        );
+                    } else {
+                        banned.add_url(url, every);
+                    }
+                }
+                _ => errors.push(
+                    cx.options
+                        .error_at(&format!("ban_lists[{i}]"), "needs exactly one of file and url"),
+                ),
+            }
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -508,6 +660,9 @@ impl PluginConfig for ModerationConfig {
                 .as_deref()
                 .map(|g| Scoped::parse(g, &cx.bot.adapters)),
             recent: Mutex::new(HashMap::new()),
+            verify,
+            ban_scope: self.ban_scope,
+            banned,
         }))
     }
 }

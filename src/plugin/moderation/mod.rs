@@ -12,9 +12,13 @@
 //! - `config`: the options ([`ModerationConfig`]) and their checks.
 //! - `fold`: evasion folding; `rules`: the detectors; `classifier`: the model.
 //! - `ladder`: escalation steps and the warn counts behind them.
+//! - `verify`: the new-member gate (mute, question, kick after a timeout).
+//! - `banlist`: shared ban lists (`ban_lists`), banned on sight;
+//!   `ban_scope: bot` extends the ladder's bans to every group of the bot.
 //! - `commands`: `/spam`, `/ham`, `/unmute`, `/unban`, `/warns`.
 //! - [`eval`]: spam-detection figures of a whole plugin (`qunbot eval spam`).
 
+mod banlist;
 mod classifier;
 mod commands;
 mod config;
@@ -22,9 +26,10 @@ pub mod eval;
 mod fold;
 mod ladder;
 mod rules;
+mod verify;
 
 pub use classifier::{Model, Signals};
-pub use config::ModerationConfig;
+pub use config::{BanScope, ModerationConfig};
 pub use fold::Folded;
 pub use rules::Rule;
 
@@ -36,7 +41,9 @@ use async_trait::async_trait;
 use super::{Flow, Plugin};
 use crate::bot::Scoped;
 use crate::error::BoxError;
-use crate::event::{Action, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId};
+use crate::event::{
+    Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Sender, Target, UserId,
+};
 use crate::runtime::Ctx;
 use crate::storage::{AuditEntry, Sample};
 use classifier::{Features, SpamIndex};
@@ -103,6 +110,9 @@ struct Recent {
     text: String,
 }
 
+/// The reason of bans and deletions for users on a ban list.
+const BAN_LIST_REASON: &str = "spam: ban list";
+
 /// Recent messages kept per group for admin replies.
 const RECENT_PER_GROUP: usize = 200;
 
@@ -129,6 +139,12 @@ struct Moderation {
     report_to: Option<Scoped<GroupId>>,
     /// Recent messages per group; std mutex, held briefly.
     recent: Mutex<HashMap<u64, VecDeque<Recent>>>,
+    /// The new-member gate, if configured.
+    verify: Option<verify::Gate>,
+    /// Where the ladder's bans apply.
+    ban_scope: config::BanScope,
+    /// Users banned on sight.
+    banned: banlist::BanList,
 }
 
 fn member_hash(chat: &Chat, group: &GroupId, user: &UserId) -> MemberHash {
@@ -332,13 +348,26 @@ impl Moderation {
                 },
                 format!("{ordinal} violation"),
             )),
-            Step::Ban => actions.push((
-                Action::Ban {
-                    group: group.clone(),
-                    user: user.id.clone(),
-                },
-                format!("{ordinal} violation"),
-            )),
+            Step::Ban => {
+                actions.push((
+                    Action::Ban {
+                        group: group.clone(),
+                        user: user.id.clone(),
+                    },
+                    format!("{ordinal} violation"),
+                ));
+                if self.ban_scope == config::BanScope::Bot {
+                    for other in self.other_groups(ctx, &chat.adapter, group).await? {
+                        actions.push((
+                            Action::Ban {
+                                group: other,
+                                user: user.id.clone(),
+                            },
+                            format!("{ordinal} violation in {group} (ban_scope: bot)"),
+                        ));
+                    }
+                }
+            }
         }
         for (action, why) in actions {
             done.push(match &action {
@@ -382,6 +411,81 @@ impl Moderation {
                 },
                 stored_warns,
             )
+            .await?;
+        Ok(())
+    }
+
+    /// The groups of the bot on `adapter` the store knows, but `group`, in
+    /// a stable order.
+    async fn other_groups(
+        &self,
+        ctx: &Ctx<'_>,
+        adapter: &AdapterId,
+        group: &GroupId,
+    ) -> Result<Vec<GroupId>, BoxError> {
+        let mut groups: Vec<GroupId> = ctx
+            .store()
+            .groups(&ctx.bot().name)
+            .await?
+            .into_iter()
+            .filter(|(a, g)| a == adapter && g != group)
+            .map(|(_, g)| g)
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Ok(groups)
+    }
+
+    /// Ban a listed user seen in `group` (deleting `message`, if any), in
+    /// every group of the bot with `ban_scope: bot`; log it. With
+    /// `dry_run`, only log.
+    async fn ban_listed(
+        &self,
+        ctx: &Ctx<'_>,
+        chat: &Chat,
+        group: &GroupId,
+        user: &Sender,
+        message: Option<&Message>,
+    ) -> Result<(), BoxError> {
+        let mut actions = Vec::new();
+        if let Some(m) = message {
+            actions.push(Action::Delete {
+                group: group.clone(),
+                message: m.id.clone(),
+            });
+        }
+        actions.push(Action::Ban {
+            group: group.clone(),
+            user: user.id.clone(),
+        });
+        if self.ban_scope == config::BanScope::Bot {
+            for other in self.other_groups(ctx, &chat.adapter, group).await? {
+                actions.push(Action::Ban {
+                    group: other,
+                    user: user.id.clone(),
+                });
+            }
+        }
+        let action = actions.iter().map(Action::name).collect::<Vec<_>>().join("+");
+        if !self.dry_run {
+            for a in actions {
+                ctx.act(&chat.adapter, a, Some(BAN_LIST_REASON.to_owned()));
+            }
+        }
+        ctx.store()
+            .audit_append(AuditEntry {
+                bot: ctx.bot().name.clone(),
+                adapter: chat.adapter.clone(),
+                group: group.clone(),
+                user: user.id.clone(),
+                user_name: user.name.clone(),
+                message: message.map(|m| m.id.clone()),
+                text: message.map(|m| m.text.clone()).unwrap_or_default(),
+                rule: BAN_LIST_REASON.to_owned(),
+                action,
+                dry_run: self.dry_run,
+                at: ctx.now(),
+            })
             .await?;
         Ok(())
     }
@@ -437,6 +541,10 @@ pub fn features_of(text: &str) -> Vec<u32> {
 impl Plugin for Moderation {
     async fn start(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
         self.ladder.preload(ctx).await?;
+        if let Some(gate) = &self.verify {
+            gate.load(ctx).await?;
+        }
+        self.banned.poll(ctx.now()).await;
         let Some(classifier) = &self.classifier else {
             return Ok(());
         };
@@ -468,9 +576,33 @@ impl Plugin for Moderation {
         Ok(())
     }
 
+    fn jobs(&self) -> Vec<crate::scheduler::Job> {
+        self.verify
+            .as_ref()
+            .and_then(|_| verify::Gate::job())
+            .into_iter()
+            .chain(self.banned.job())
+            .collect()
+    }
+
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
+        // Deadlines fall on every event and on the gate's minute job.
+        if let (Some(gate), false) = (&self.verify, self.dry_run) {
+            gate.expire(ctx).await?;
+        }
         match &event.kind {
             EventKind::Join { chat, member } => {
+                if let Some(group) = &chat.group {
+                    if self.banned.contains(&chat.adapter, &member.id) && !self.exempt(ctx, chat, member) {
+                        self.ban_listed(ctx, chat, group, member, None).await?;
+                        return Ok(if self.dry_run { Flow::Continue } else { Flow::Stop });
+                    }
+                }
+                if let (Some(gate), Some(group), false) = (&self.verify, &chat.group, self.dry_run) {
+                    if !member.is_bot && !self.exempt(ctx, chat, member) {
+                        gate.join(ctx, chat, group, member).await?;
+                    }
+                }
                 if let (Some(n), Some(group)) = (&self.new_members, &chat.group) {
                     if n.first_messages > 0 {
                         self.joined
@@ -486,12 +618,17 @@ impl Plugin for Moderation {
                 sender,
                 message,
             } => {
-                let Some(group) = &chat.group else {
-                    return Ok(Flow::Continue);
-                };
                 if sender.is_bot {
                     return Ok(Flow::Continue);
                 }
+                if let (Some(gate), false) = (&self.verify, self.dry_run) {
+                    if gate.answer(ctx, chat, sender, message).await? {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                let Some(group) = &chat.group else {
+                    return Ok(Flow::Continue);
+                };
                 let admin = ctx.bot().is_admin(chat, sender);
                 if admin {
                     if let Some(command) = commands::Command::parse(&message.text) {
@@ -502,6 +639,10 @@ impl Plugin for Moderation {
                 self.remember(chat, group, sender, message);
                 if self.exempt(ctx, chat, sender) {
                     return Ok(Flow::Continue);
+                }
+                if self.banned.contains(&chat.adapter, &sender.id) {
+                    self.ban_listed(ctx, chat, group, sender, Some(message)).await?;
+                    return Ok(if self.dry_run { Flow::Continue } else { Flow::Stop });
                 }
                 let strict = self.new_members.is_some() && {
                     let key = member_hash(chat, group, &sender.id);
@@ -531,7 +672,18 @@ impl Plugin for Moderation {
                 .await?;
                 Ok(if self.dry_run { Flow::Continue } else { Flow::Stop })
             }
-            _ => Ok(Flow::Continue),
+            EventKind::Leave { chat, member } => {
+                if let (Some(gate), Some(group)) = (&self.verify, &chat.group) {
+                    gate.left(ctx, chat, group, &member.id).await?;
+                }
+                Ok(Flow::Continue)
+            }
+            EventKind::Scheduled(slot) => {
+                if slot.job == banlist::JOB {
+                    self.banned.poll(ctx.now()).await;
+                }
+                Ok(Flow::Continue)
+            }
         }
     }
 }

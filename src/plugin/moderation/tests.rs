@@ -243,3 +243,280 @@ fn the_automatic_threshold_falls_as_the_model_learns() {
     let mid = auto_threshold(2_500);
     assert!(mid < config::UNTRAINED_THRESHOLD && mid > config::TRAINED_THRESHOLD);
 }
+
+/// The gate with a fixed question, kicking after 2 minutes.
+const GATE: &str = r#"
+rules: {new_members: null}
+classifier: null
+verify: {question: {ask: "What colour is the sky?", answer: Blue}, timeout: 2m}
+"#;
+
+#[tokio::test]
+async fn a_joining_member_is_muted_and_asked() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    let out = h.join("g1", Sender::member("bob")).await;
+    assert_eq!(names(&out), ["mute", "send"]);
+    assert!(matches!(out.actions[0].action, Action::Mute { seconds: 120, .. }));
+    assert!(out.replies()[0].contains("What colour is the sky?"));
+}
+
+#[tokio::test]
+async fn a_wrong_answer_is_deleted_and_the_right_one_unmutes() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h.message("g1", "bob", "red").await;
+    assert_eq!(names(&out), ["delete"]);
+    assert_eq!(deleted(&out), Some("verification: wrong answer"));
+    assert_eq!(out.flow, Flow::Stop);
+    let out = h.message("g1", "bob", "  BLUE! ").await;
+    assert_eq!(names(&out), ["delete", "unmute"]);
+    assert_eq!(out.flow, Flow::Stop);
+    // Verified: later messages go on, and no kick comes.
+    h.advance(600);
+    let out = h.message("g1", "bob", "hello all").await;
+    assert!(out.is_empty());
+    assert_eq!(out.flow, Flow::Continue);
+}
+
+#[tokio::test]
+async fn a_direct_message_answers_too() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h.message_as(None, Sender::member("bob"), "nope").await;
+    assert_eq!(names(&out), ["send"]);
+    let out = h.message_as(None, Sender::member("bob"), "blue").await;
+    assert_eq!(names(&out), ["unmute"]);
+}
+
+#[tokio::test]
+async fn the_deadline_kicks_on_any_event_or_the_minute_job() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    assert_eq!(h.plugin().jobs().len(), 1);
+    h.join("g1", Sender::member("bob")).await;
+    h.join("g1", Sender::member("carol")).await;
+    h.advance(119);
+    assert!(h.slot(verify::JOB).await.is_empty());
+    h.advance(1);
+    let out = h.slot(verify::JOB).await;
+    assert_eq!(names(&out), ["kick", "kick"]);
+    let log = h.store().audit_log("test", 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(
+        log.iter()
+            .all(|e| e.rule == "verification timed out" && e.action == "kick")
+    );
+    // Kicked once: nothing is pending any more.
+    let out = h.message("g1", "bob", "blue").await;
+    assert!(out.is_empty());
+    // Another event type drives the deadline as well.
+    h.join("g1", Sender::member("dave")).await;
+    h.advance(300);
+    let out = h.message("g1", "erin", "hi").await;
+    assert_eq!(names(&out), ["kick"]);
+}
+
+#[tokio::test]
+async fn a_member_who_leaves_is_not_kicked() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let out = h
+        .event(EventKind::Leave {
+            chat: Chat {
+                adapter: "console".into(),
+                group: Some("g1".into()),
+            },
+            member: Sender::member("bob"),
+        })
+        .await;
+    assert!(out.is_empty());
+    h.advance(300);
+    assert!(h.slot(verify::JOB).await.is_empty());
+}
+
+#[tokio::test]
+async fn pending_challenges_survive_a_restart() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    h.join("g1", Sender::member("bob")).await;
+    let h = h.restart::<ModerationConfig>(GATE).await;
+    h.advance(130);
+    let out = h.message("g1", "alice", "hi").await;
+    assert_eq!(names(&out), ["kick"]);
+    let h = h.restart::<ModerationConfig>(GATE).await;
+    assert!(h.message("g1", "alice", "hi again").await.is_empty());
+}
+
+#[tokio::test]
+async fn admins_and_bots_joining_are_not_gated() {
+    let h = PluginHarness::new::<ModerationConfig>(GATE).await;
+    let mut admin = Sender::member("mod");
+    admin.role = Role::Admin;
+    assert!(h.join("g1", admin).await.is_empty());
+    let mut bot = Sender::member("otherbot");
+    bot.is_bot = true;
+    assert!(h.join("g1", bot).await.is_empty());
+}
+
+#[tokio::test]
+async fn the_arithmetic_answer_unmutes() {
+    let h = PluginHarness::new::<ModerationConfig>("classifier: null\nverify: {}\n").await;
+    h.join("g1", Sender::member("bob")).await;
+    let (_, answer) = verify::arithmetic(&"bob".into(), h.now());
+    let out = h.message("g1", "bob", &answer).await;
+    assert_eq!(names(&out), ["delete", "unmute"]);
+}
+
+#[test]
+fn verify_options_are_checked_at_their_keys() {
+    let errors = PluginHarness::build_errors::<ModerationConfig>("verify: {question: riddle, timeout: 1s}\n");
+    let text = format!("{errors:?}");
+    assert!(text.contains("unknown question"), "{text}");
+    let errors = PluginHarness::build_errors::<ModerationConfig>("verify: {timeout: 1s}\n");
+    let text = format!("{errors:?}");
+    assert!(
+        text.contains("at least 10s") && text.contains("col: 19"),
+        "{text}"
+    );
+}
+
+const BAN_BOT: &str = r#"
+rules: {banned_words: [viagra], new_members: null}
+classifier: null
+escalation: [ban]
+ban_scope: bot
+"#;
+
+#[tokio::test]
+async fn ban_scope_bot_bans_in_every_known_group_of_the_adapter() {
+    let h = PluginHarness::new::<ModerationConfig>(BAN_BOT).await;
+    for (adapter, group) in [
+        ("console", "g1"),
+        ("console", "g3"),
+        ("console", "g2"),
+        ("tg", "t1"),
+    ] {
+        h.store()
+            .note_group("test", &adapter.into(), &group.into())
+            .await
+            .unwrap();
+    }
+    let out = h.message("g1", "eve", "viagra").await;
+    let bans: Vec<&str> = out
+        .actions
+        .iter()
+        .filter_map(|o| match &o.action {
+            Action::Ban { group, .. } => Some(group.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bans, ["g1", "g2", "g3"]);
+    assert!(out.actions.iter().all(|o| o.adapter.as_str() == "console"));
+}
+
+#[tokio::test]
+async fn ban_scope_group_bans_only_there() {
+    let h =
+        PluginHarness::new::<ModerationConfig>(&BAN_BOT.replace("ban_scope: bot", "ban_scope: group")).await;
+    h.store()
+        .note_group("test", &"console".into(), &"g2".into())
+        .await
+        .unwrap();
+    let out = h.message("g1", "eve", "viagra").await;
+    assert_eq!(names(&out), ["delete", "ban"]);
+}
+
+#[tokio::test]
+async fn listed_users_are_banned_on_sight() {
+    let dir = std::env::temp_dir().join(format!("qunbot-banlist-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("banned.txt");
+    std::fs::write(&file, "# shared list\nspammer\nconsole:pinned\nother:elsewhere\n").unwrap();
+    let yaml = format!(
+        "classifier: null\nban_lists: [{{file: {:?}}}]\n",
+        file.display().to_string()
+    );
+    let h = PluginHarness::new::<ModerationConfig>(&yaml).await;
+    let out = h.join("g1", Sender::member("spammer")).await;
+    assert_eq!(names(&out), ["ban"]);
+    assert_eq!(out.flow, Flow::Stop);
+    let out = h.message("g1", "pinned", "hi").await;
+    assert_eq!(names(&out), ["delete", "ban"]);
+    assert_eq!(deleted(&out), Some("spam: ban list"));
+    assert!(h.message("g1", "elsewhere", "hi").await.is_empty());
+    let mut admin = Sender::member("spammer");
+    admin.role = Role::Admin;
+    assert!(h.message_as(Some("g1"), admin, "hi").await.is_empty());
+    let log = h.store().audit_log("test", 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_ban_list_is_reported_at_its_key() {
+    let errors =
+        PluginHarness::build_errors::<ModerationConfig>("ban_lists: [{file: /nonexistent/list.txt}]\n");
+    let text = format!("{errors:?}");
+    assert!(text.contains("cannot read /nonexistent/list.txt"), "{text}");
+}
+
+/// Serve `list` at `http://127.0.0.1:PORT/list.txt`; the list can change.
+async fn serve_list(list: std::sync::Arc<Mutex<String>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/list.txt",
+        axum::routing::get(move || {
+            let list = list.clone();
+            async move { list.lock().unwrap().clone() }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/list.txt")
+}
+
+#[tokio::test]
+async fn a_url_list_is_fetched_at_start_and_polled_on_its_job() {
+    let list = std::sync::Arc::new(Mutex::new("spammer\n".to_owned()));
+    let url = serve_list(list.clone()).await;
+    let yaml = format!("classifier: null\nban_lists: [{{url: {url:?}, every: 10m}}]\n");
+    let h = PluginHarness::new::<ModerationConfig>(&yaml).await;
+    assert_eq!(h.plugin().jobs().len(), 1);
+    assert_eq!(names(&h.join("g1", Sender::member("spammer")).await), ["ban"]);
+    *list.lock().unwrap() = "other\n".to_owned();
+    // Not due yet: the old list holds.
+    h.advance(300);
+    h.slot(banlist::JOB).await;
+    assert_eq!(names(&h.message("g1", "spammer", "hi").await), ["delete", "ban"]);
+    h.advance(300);
+    h.slot(banlist::JOB).await;
+    assert!(h.message("g1", "spammer", "hi").await.is_empty());
+    assert_eq!(names(&h.message("g1", "other", "hi").await), ["delete", "ban"]);
+}
+
+#[test]
+fn ban_list_sources_are_checked_at_their_keys() {
+    for (yaml, want) in [
+        ("ban_lists: [{}]\n", "exactly one of file and url"),
+        ("ban_lists: [{url: \"ftp://x\"}]\n", "http:// or https://"),
+        ("ban_lists: [{url: \"http://x\", every: 10s}]\n", "at least 1m"),
+    ] {
+        let text = format!("{:?}", PluginHarness::build_errors::<ModerationConfig>(yaml));
+        assert!(text.contains(want), "{yaml}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn deliver_dm_asks_by_direct_message() {
+    let h =
+        PluginHarness::new::<ModerationConfig>(&GATE.replace("timeout: 2m}", "timeout: 2m, deliver: dm}"))
+            .await;
+    let out = h.join("g1", Sender::member("bob")).await;
+    assert_eq!(names(&out), ["mute", "send"]);
+    assert!(matches!(
+        &out.actions[1].action,
+        Action::Send { to: Target::User(u), .. } if u.as_str() == "bob"
+    ));
+    assert_eq!(
+        names(&h.message_as(None, Sender::member("bob"), "Blue").await),
+        ["unmute"]
+    );
+}
