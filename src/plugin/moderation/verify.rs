@@ -83,6 +83,10 @@ pub(crate) struct Gate {
     /// The pending challenges (the store has them too); std mutex, never
     /// held across an await.
     pub(crate) pending: Mutex<Vec<Pending>>,
+    /// Saves take turns: a bot's events from different groups run in
+    /// parallel, and each save writes the list as it is at its turn, so an
+    /// older list never overwrites a newer one in the store.
+    pub(crate) saving: tokio::sync::Mutex<()>,
 }
 
 /// The arithmetic challenge of `user` joining at `at`: the question and its
@@ -108,6 +112,7 @@ impl Gate {
             timeout: chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX),
             deliver,
             pending: Mutex::new(Vec::new()),
+            saving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -133,7 +138,10 @@ impl Gate {
         Ok(())
     }
 
-    async fn save(&self, ctx: &Ctx<'_>, list: Vec<Pending>) -> Result<(), BoxError> {
+    /// Write the pending challenges as they are now.
+    async fn save(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        let _turn = self.saving.lock().await;
+        let list = self.pending.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let json = serde_json::to_string(&list)?;
         ctx.store().kv_put(NAMESPACE, &ctx.bot().name, &json).await?;
         Ok(())
@@ -160,14 +168,13 @@ impl Gate {
             answer: Folded::new(&answer).skeleton,
             deadline: now + self.timeout,
         };
-        let list = {
+        {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             pending
                 .retain(|p| !(p.adapter == entry.adapter && p.group == entry.group && p.user == entry.user));
             pending.push(entry);
-            pending.clone()
-        };
-        self.save(ctx, list).await?;
+        }
+        self.save(ctx).await?;
         ctx.act(
             &chat.adapter,
             Action::Mute {
@@ -219,22 +226,21 @@ impl Gate {
         group: &GroupId,
         member: &UserId,
     ) -> Result<(), BoxError> {
-        let list = {
+        {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let before = pending.len();
             pending.retain(|p| !(p.adapter == chat.adapter && &p.group == group && &p.user == member));
             if pending.len() == before {
                 return Ok(());
             }
-            pending.clone()
-        };
-        self.save(ctx, list).await
+        }
+        self.save(ctx).await
     }
 
     /// Kick the members whose deadline has passed at `ctx.now()`.
     pub(crate) async fn expire(&self, ctx: &Ctx<'_>) -> Result<(), BoxError> {
         let now = ctx.now();
-        let (expired, list) = {
+        let expired = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             if !pending.iter().any(|p| p.deadline <= now) {
                 return Ok(());
@@ -242,9 +248,9 @@ impl Gate {
             let (expired, kept): (Vec<Pending>, Vec<Pending>) =
                 pending.drain(..).partition(|p| p.deadline <= now);
             *pending = kept;
-            (expired, pending.clone())
+            expired
         };
-        self.save(ctx, list).await?;
+        self.save(ctx).await?;
         for p in expired {
             ctx.act(
                 &p.adapter,
@@ -283,7 +289,7 @@ impl Gate {
         sender: &Sender,
         message: &Message,
     ) -> Result<bool, BoxError> {
-        let (solved, list) = {
+        let solved = {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             let owes = |p: &Pending| {
                 p.adapter == chat.adapter
@@ -299,7 +305,7 @@ impl Gate {
                 .partition(|p| is_answer(&message.text, &p.answer));
             *pending = others;
             pending.extend(wrong);
-            (solved, pending.clone())
+            solved
         };
         if let Some(group) = &chat.group {
             // Right or wrong, the answer does not stay in the group.
@@ -326,7 +332,7 @@ impl Gate {
             }
             return Ok(true);
         }
-        self.save(ctx, list).await?;
+        self.save(ctx).await?;
         for p in solved {
             ctx.act(
                 &p.adapter,
