@@ -1,0 +1,247 @@
+//! A fake OneBot v11 implementation (NapCat/Lagrange stand-in) serving the
+//! forward WebSocket on 127.0.0.1: pushes event frames, answers action
+//! frames as the real ones do (`{"status","retcode","data","echo"}`),
+//! checks the access token on the upgrade, and can close the connection
+//! on an action (a disconnect mid-run).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The access token the fake expects.
+pub const TOKEN: &str = "onebot-test-token";
+
+/// The QQ account the fake plays.
+pub const SELF_ID: i64 = 10_000;
+
+/// One action frame the fake received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// `action`.
+    pub action: String,
+    /// `params`.
+    pub params: Value,
+    /// Whether it was answered `ok` (not dropped by a disconnect).
+    pub answered: bool,
+}
+
+#[derive(Default)]
+struct State {
+    /// Events waiting for a connection.
+    events: Mutex<VecDeque<Value>>,
+    /// Actions received, in order.
+    actions: Mutex<Vec<Received>>,
+    /// Actions to answer by closing the connection instead.
+    close_on: Mutex<VecDeque<String>>,
+    /// Connections accepted (token right).
+    connections: Mutex<usize>,
+    /// Upgrades refused (token wrong).
+    refused: Mutex<usize>,
+    /// Wakes the connection (new event) and waiters (new action).
+    changed: Notify,
+    next_message_id: Mutex<i64>,
+}
+
+/// The fake, listening until dropped.
+pub struct FakeOneBot {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl FakeOneBot {
+    pub async fn start() -> FakeOneBot {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        *state.next_message_id.lock().unwrap() = 1000;
+        let stop = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (s, st, tr) = (state.clone(), stop.clone(), tracker.clone());
+        tracker.spawn(async move {
+            loop {
+                let socket = tokio::select! {
+                    accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
+                    () = st.cancelled() => return,
+                };
+                let (s, st) = (s.clone(), st.clone());
+                tr.spawn(async move { serve(socket, s, st).await });
+            }
+        });
+        FakeOneBot {
+            addr,
+            state,
+            stop,
+            tracker,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Push a group message from `user`; returns its message id.
+    pub fn push_group_message(&self, group: i64, user: i64, role: &str, message: Value) -> i64 {
+        let id = self.next_id();
+        self.push(json!({
+            "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "message",
+            "message_type": "group", "sub_type": "normal", "message_id": id,
+            "group_id": group, "user_id": user, "message": message, "font": 0,
+            "sender": {"user_id": user, "nickname": format!("user{user}"), "card": "", "role": role},
+        }));
+        id
+    }
+
+    /// Push a notice such as `group_increase`.
+    pub fn push_notice(&self, notice: &str, group: i64, user: i64) {
+        self.push(json!({
+            "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "notice",
+            "notice_type": notice, "sub_type": "approve", "group_id": group,
+            "user_id": user, "operator_id": 1,
+        }));
+    }
+
+    fn push(&self, frame: Value) {
+        self.state.events.lock().unwrap().push_back(frame);
+        self.state.changed.notify_waiters();
+    }
+
+    fn next_id(&self) -> i64 {
+        let mut id = self.state.next_message_id.lock().unwrap();
+        *id += 1;
+        *id
+    }
+
+    /// Close the connection instead of answering the next `action`.
+    pub fn close_on_next(&self, action: &str) {
+        self.state.close_on.lock().unwrap().push_back(action.into());
+    }
+
+    pub fn actions(&self) -> Vec<Received> {
+        self.state.actions.lock().unwrap().clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        *self.state.connections.lock().unwrap()
+    }
+
+    pub fn refused(&self) -> usize {
+        *self.state.refused.lock().unwrap()
+    }
+
+    /// Wait (at most 20 s) for an answered action matching `pred`.
+    pub async fn wait_for(&self, pred: impl Fn(&Received) -> bool) -> Received {
+        let wait = async {
+            loop {
+                let changed = self.state.changed.notified();
+                if let Some(found) = self.actions().into_iter().find(|r| r.answered && pred(r)) {
+                    return found;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(20), wait).await {
+            Ok(found) => found,
+            Err(_) => panic!("no such action; received {:?}", self.actions()),
+        }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .expect("fake stops");
+    }
+}
+
+/// The text of a segment array.
+pub fn text_of(message: &Value) -> String {
+    message
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["type"] == "text")
+        .filter_map(|s| s["data"]["text"].as_str())
+        .collect()
+}
+
+async fn serve(socket: tokio::net::TcpStream, state: Arc<State>, stop: CancellationToken) {
+    // The callback's signature is tungstenite's.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let given = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if given == Some(&format!("Bearer {TOKEN}")) {
+            Ok(response)
+        } else {
+            let mut refused = ErrorResponse::new(Some("token".into()));
+            *refused.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::UNAUTHORIZED;
+            Err(refused)
+        }
+    };
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(socket, check).await else {
+        *state.refused.lock().unwrap() += 1;
+        return;
+    };
+    *state.connections.lock().unwrap() += 1;
+    let lifecycle = json!({"time": 1_700_000_000, "self_id": SELF_ID, "post_type": "meta_event",
+        "meta_event_type": "lifecycle", "sub_type": "connect"});
+    if ws.send(Message::text(lifecycle.to_string())).await.is_err() {
+        return;
+    }
+    loop {
+        let changed = state.changed.notified();
+        let pending: Vec<Value> = state.events.lock().unwrap().drain(..).collect();
+        for event in pending {
+            if ws.send(Message::text(event.to_string())).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            frame = ws.next() => {
+                let Some(Ok(Message::Text(text))) = frame else {
+                    match frame { Some(Ok(_)) => continue, _ => return }
+                };
+                let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+                let action = frame["action"].as_str().unwrap_or_default().to_owned();
+                let close = {
+                    let mut close_on = state.close_on.lock().unwrap();
+                    let hit = close_on.front() == Some(&action);
+                    if hit { close_on.pop_front(); }
+                    hit
+                };
+                state.actions.lock().unwrap().push(Received { action, params: frame["params"].clone(), answered: !close });
+                state.changed.notify_waiters();
+                if close {
+                    // Gone without an answer, as when the implementation restarts.
+                    return;
+                }
+                let id = {
+                    let mut id = state.next_message_id.lock().unwrap();
+                    *id += 1;
+                    *id
+                };
+                let answer = json!({"status": "ok", "retcode": 0, "data": {"message_id": id}, "echo": frame["echo"]});
+                if ws.send(Message::text(answer.to_string())).await.is_err() {
+                    return;
+                }
+            }
+            () = changed => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}

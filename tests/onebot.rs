@@ -1,0 +1,131 @@
+//! The OneBot v11 adapter end to end: the real daemon (`runtime::run`)
+//! connected over the forward WebSocket to the fake implementation
+//! (tests/fakes/onebot.rs), with a bot using `autoreply`, `coupons` and
+//! `welcome`.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::fakes::onebot::{FakeOneBot, TOKEN, text_of};
+use crate::util::{self, Running};
+
+const GROUP: i64 = 123_456;
+
+const BOT: &str = r#"
+name: shop
+adapters: [qq]
+groups: ["*"]
+locale: en
+plugins:
+  - use: welcome
+    text: "Welcome, {{user.id}}!"
+  - use: autoreply
+    rules:
+      - match: {keywords: [refund]}
+        reply: "Refunds take 3 days."
+  - use: coupons
+    pools:
+      - id: ride
+        title: Ride
+        codes: [RIDE-001, RIDE-002]
+        per_user: 1
+    claim:
+      keywords: [claim]
+"#;
+
+fn config(dir: &Path, fake: &FakeOneBot, token: &str) {
+    let config = format!(
+        "storage: {{url: sqlite://state.db}}\nadapters:\n  qq: {{kind: onebot, version: 11, ws_url: \"{}\", access_token: \"{token}\", action_timeout: 3s}}\n",
+        fake.ws_url()
+    );
+    util::write_files(dir, &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
+}
+
+fn text(message: &str) -> serde_json::Value {
+    json!([{"type": "text", "data": {"text": message}}])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_gets_a_reply_a_claim_a_private_code_and_a_joiner_a_welcome() {
+    let fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &fake, TOKEN);
+    let daemon = Running::start(dir.path()).await;
+
+    let asked = fake.push_group_message(GROUP, 42, "member", text("how do I get a refund?"));
+    let answer = fake
+        .wait_for(|r| r.action == "send_group_msg" && text_of(&r.params["message"]) == "Refunds take 3 days.")
+        .await;
+    assert_eq!(answer.params["group_id"], json!(GROUP));
+    assert_eq!(
+        answer.params["message"][0],
+        json!({"type": "reply", "data": {"id": asked.to_string()}})
+    );
+
+    // A string message (CQ codes) works as well.
+    fake.push_group_message(GROUP, 43, "member", json!("[CQ:at,qq=10000] claim"));
+    let code = fake
+        .wait_for(|r| r.action == "send_private_msg" && text_of(&r.params["message"]).contains("RIDE-001"))
+        .await;
+    assert_eq!(code.params["user_id"], json!(43));
+
+    fake.push_notice("group_increase", GROUP, 44);
+    fake.wait_for(|r| r.action == "send_group_msg" && text_of(&r.params["message"]) == "Welcome, 44!")
+        .await;
+    daemon.stop().await;
+    assert_eq!(fake.refused(), 0);
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_action_reconnects_and_delivers_the_action_once() {
+    let fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &fake, TOKEN);
+    let daemon = Running::start(dir.path()).await;
+
+    // The implementation goes away on the reply, before answering it.
+    fake.close_on_next("send_group_msg");
+    fake.push_group_message(GROUP, 42, "member", text("refund?"));
+    fake.wait_for(|r| {
+        r.action == "send_group_msg" && text_of(&r.params["message"]) == "Refunds take 3 days."
+    })
+    .await;
+    // Events pushed after the reconnect still arrive.
+    fake.push_group_message(GROUP, 45, "member", text("claim"));
+    fake.wait_for(|r| r.action == "send_private_msg").await;
+    daemon.stop().await;
+
+    assert!(fake.connections() >= 2, "reconnected");
+    let replies: Vec<_> = fake
+        .actions()
+        .into_iter()
+        .filter(|r| text_of(&r.params["message"]) == "Refunds take 3 days.")
+        .collect();
+    assert_eq!(
+        replies.len(),
+        2,
+        "one lost with the connection, one answered: {replies:?}"
+    );
+    assert!(!replies[0].answered && replies[1].answered);
+    fake.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_access_token_is_refused_on_the_upgrade() {
+    let fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &fake, "wrong");
+    let daemon = Running::start(dir.path()).await;
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while fake.refused() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    daemon.stop().await;
+    assert!(waited.is_ok(), "the daemon tried to connect");
+    assert_eq!(fake.connections(), 0);
+    fake.stop().await;
+}
