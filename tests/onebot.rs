@@ -129,3 +129,41 @@ async fn a_wrong_access_token_is_refused_on_the_upgrade() {
     assert_eq!(fake.connections(), 0);
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reverse_mode_takes_the_implementations_connection_after_checking_its_token() {
+    let fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "storage: {{url: sqlite://state.db}}\nhttp: {{listen: 127.0.0.1:0}}\nadapters:\n  qq: {{kind: onebot, version: 11, path: /onebot/v11/ws, access_token: \"{TOKEN}\"}}\n"
+    );
+    util::write_files(dir.path(), &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
+    let daemon = Running::start(dir.path()).await;
+    let addr = daemon.http.unwrap();
+    let url = format!("ws://{addr}/onebot/v11/ws");
+
+    assert!(!fake.connect_reverse(&url, Some("wrong")).await);
+    assert!(!fake.connect_reverse(&url, None).await);
+    assert!(fake.connect_reverse(&url, Some(TOKEN)).await);
+
+    let asked = fake.push_group_message(GROUP, 42, "member", text("refund?"));
+    let answer = fake
+        .wait_for(|r| r.action == "send_group_msg" && text_of(&r.params["message"]) == "Refunds take 3 days.")
+        .await;
+    assert_eq!(
+        answer.params["message"][0]["data"]["id"],
+        json!(asked.to_string())
+    );
+
+    // The implementation reconnects; the query form of the token works too.
+    fake.close_on_next("send_private_msg");
+    fake.push_group_message(GROUP, 43, "member", text("claim"));
+    fake.wait_for_unanswered("send_private_msg").await;
+    assert!(
+        fake.connect_reverse(&format!("{url}?access_token={TOKEN}"), None)
+            .await
+    );
+    fake.wait_for(|r| r.action == "send_private_msg").await;
+    daemon.stop().await;
+    fake.stop().await;
+}

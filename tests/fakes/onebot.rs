@@ -87,6 +87,28 @@ impl FakeOneBot {
         }
     }
 
+    /// Reverse mode: connect to the daemon at `url` as the implementation
+    /// does (the token as `Authorization: Bearer`, or none); `false` if the
+    /// upgrade was refused. The connection is served until `stop`.
+    pub async fn connect_reverse(&self, url: &str, token: Option<&str>) -> bool {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("x-self-id", SELF_ID.into());
+        if let Some(token) = token {
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await else {
+            *self.state.refused.lock().unwrap() += 1;
+            return false;
+        };
+        *self.state.connections.lock().unwrap() += 1;
+        let (state, stop) = (self.state.clone(), self.stop.clone());
+        self.tracker.spawn(connection(ws, state, stop));
+        true
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
     }
@@ -157,6 +179,18 @@ impl FakeOneBot {
         }
     }
 
+    /// Wait (at most 20 s) for an `action` the fake closed the connection on.
+    pub async fn wait_for_unanswered(&self, action: &str) {
+        let wait = async {
+            while !self.actions().iter().any(|r| !r.answered && r.action == action) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), wait)
+            .await
+            .expect("the action arrives");
+    }
+
     pub async fn stop(self) {
         self.stop.cancel();
         self.tracker.close();
@@ -193,11 +227,22 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>, stop: Cancellat
             Err(refused)
         }
     };
-    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(socket, check).await else {
+    let Ok(ws) = tokio_tungstenite::accept_hdr_async(socket, check).await else {
         *state.refused.lock().unwrap() += 1;
         return;
     };
     *state.connections.lock().unwrap() += 1;
+    connection(ws, state, stop).await;
+}
+
+/// One connection, either way round: push events, answer actions.
+async fn connection<S>(
+    mut ws: tokio_tungstenite::WebSocketStream<S>,
+    state: Arc<State>,
+    stop: CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let lifecycle = json!({"time": 1_700_000_000, "self_id": SELF_ID, "post_type": "meta_event",
         "meta_event_type": "lifecycle", "sub_type": "connect"});
     if ws.send(Message::text(lifecycle.to_string())).await.is_err() {

@@ -21,12 +21,13 @@ pub struct OneBotConfig {
     #[serde(default)]
     pub ws_url: Option<String>,
     /// Reverse WebSocket: the path on the daemon's HTTP listener the
-    /// implementation connects to (such as `/onebot/v11/ws`). Not supported
-    /// yet; `check` reports it.
+    /// implementation connects to (such as `/onebot/v11/ws`); needs `http:`.
     #[serde(default)]
     pub path: Option<String>,
-    /// The implementation's access token, sent as `Authorization: Bearer`;
-    /// write `${ONEBOT_TOKEN}`. Never logged.
+    /// The implementation's access token: sent as `Authorization: Bearer`
+    /// (forward), required on the upgrade request as that header or the
+    /// `access_token` query parameter (reverse); write `${ONEBOT_TOKEN}`.
+    /// Never logged.
     #[serde(default)]
     pub access_token: Option<String>,
     /// How long an action waits for the implementation's answer.
@@ -69,10 +70,11 @@ impl OneBotConfig {
                     );
                 }
             }
-            (None, Some(_)) => errors.push(cx.options.error_at(
-                "path",
-                "reverse WebSocket mode (`path`) is not supported yet; use `ws_url` (forward WebSocket)",
-            )),
+            (None, Some(path)) => {
+                if !path.starts_with('/') {
+                    errors.push(cx.options.error_at("path", "path must start with /"));
+                }
+            }
             (Some(_), Some(_)) => errors.push(
                 cx.options
                     .error("give either `ws_url` (forward) or `path` (reverse), not both"),
@@ -95,7 +97,8 @@ impl OneBotConfig {
 
 impl AdapterConfig for OneBotConfig {
     const KIND: &'static str = "onebot";
-    const ABOUT: &'static str = "a QQ account through a OneBot v11 implementation (forward WebSocket)";
+    const ABOUT: &'static str =
+        "a QQ account through a OneBot v11 implementation (forward or reverse WebSocket)";
 
     fn build(self, cx: &AdapterCx<'_>) -> Result<Arc<dyn Adapter>, Vec<ConfigError>> {
         let errors = self.check(cx);

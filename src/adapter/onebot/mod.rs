@@ -1,12 +1,15 @@
 //! The OneBot v11 adapter (QQ through NapCat, Lagrange, LLOneBot and other
-//! implementations), forward WebSocket mode.
+//! implementations), over a forward or a reverse WebSocket.
 //!
 //! - `config.rs`: [`OneBotConfig`], the `kind: onebot` options.
 //! - `convert.rs`: event frames → events, actions → action frames,
 //!   responses → outcomes (pure).
 //!
 //! The adapter connects to the implementation's `ws_url` (the shared
-//! [`crate::adapter::ws`] reconnect loop) and keeps one socket: events are
+//! [`crate::adapter::ws`] reconnect loop), or, in reverse mode, serves
+//! `path` on the daemon's HTTP listener (access token checked on the
+//! upgrade) and takes the sockets the implementation opens there, one at a
+//! time. Either way one socket carries everything: events are
 //! pushed on it, and actions are sent on it as `{"action", "params",
 //! "echo"}` frames whose response (same `echo`) is awaited with a timeout.
 //! While disconnected, or when the socket drops before the answer, an
@@ -18,22 +21,42 @@ mod convert;
 pub use config::OneBotConfig;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, RawQuery};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::http::Backoff;
 use super::ws::{self, WsMessage, WsStream};
-use super::{Adapter, Capabilities, EventSink, SendError};
+use super::{Adapter, Capabilities, EventSink, Route, SendError};
 use crate::error::BoxError;
 use crate::event::{Action, AdapterId};
 
 /// Action frames queued for the socket's writer.
 const OUTGOING_QUEUE: usize = 64;
+
+/// Reverse connections queued between the listener and `run`.
+const REVERSE_QUEUE: usize = 4;
+
+/// A frame read from either kind of socket.
+enum Incoming {
+    /// A text frame (JSON).
+    Text(String),
+    /// The peer closed.
+    Closed,
+    /// Ping, pong, binary: ignored.
+    Other,
+    /// The socket failed (described without secrets).
+    Failed(String),
+}
 
 /// A OneBot v11 account.
 pub struct OneBotAdapter {
@@ -47,6 +70,10 @@ pub struct OneBotAdapter {
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     /// The next `echo`.
     next_echo: AtomicU64,
+    /// Reverse mode: sockets the listener accepted, to `run` (sending half).
+    reverse_tx: mpsc::Sender<WebSocket>,
+    /// The receiving half, taken by `run`.
+    reverse_rx: Mutex<Option<mpsc::Receiver<WebSocket>>>,
 }
 
 impl std::fmt::Debug for OneBotAdapter {
@@ -78,7 +105,10 @@ impl Drop for PendingGuard<'_> {
 impl OneBotAdapter {
     /// A not yet running adapter for `config`.
     pub fn new(id: AdapterId, config: OneBotConfig) -> Self {
+        let (reverse_tx, reverse_rx) = mpsc::channel(REVERSE_QUEUE);
         Self {
+            reverse_tx,
+            reverse_rx: Mutex::new(Some(reverse_rx)),
             id,
             config,
             outgoing: Mutex::new(None),
@@ -87,40 +117,95 @@ impl OneBotAdapter {
         }
     }
 
-    /// One connection: hand over pushed events, route responses to their
-    /// actions, write queued action frames; until the socket closes or
-    /// shutdown. Actions still waiting when it ends fail as transient.
-    async fn session(
+    /// One forward-WebSocket connection (see [`OneBotAdapter::session`]).
+    async fn forward_session(
         &self,
         stream: WsStream,
         events: &EventSink,
         shutdown: &CancellationToken,
     ) -> Result<(), String> {
-        use futures_util::{SinkExt, StreamExt};
-        let (mut sink, mut source) = stream.split();
+        let (sink, source) = stream.split();
+        let source = source.map(|frame| match frame {
+            Ok(WsMessage::Text(text)) => Incoming::Text(text.as_str().to_owned()),
+            Ok(WsMessage::Close(_)) => Incoming::Closed,
+            Ok(_) => Incoming::Other,
+            Err(error) => Incoming::Failed(ws::describe(&error)),
+        });
+        let sink = sink
+            .sink_map_err(|e| ws::describe(&e))
+            .with(|text: String| std::future::ready(Ok::<_, String>(WsMessage::text(text))));
+        self.session(source, sink, events, shutdown).await
+    }
+
+    /// Reverse mode: serve the connections the implementation opens on the
+    /// listener's route, one at a time, until shutdown.
+    async fn reverse(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
+        let taken = self.reverse_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(mut connections) = taken else {
+            return Err("onebot adapter is already running".into());
+        };
+        loop {
+            let socket = tokio::select! {
+                socket = connections.recv() => match socket {
+                    Some(socket) => socket,
+                    None => return Ok(()),
+                },
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            tracing::info!(adapter = %self.id, "reverse WebSocket connected");
+            let (sink, source) = socket.split();
+            let source = source.map(|frame| match frame {
+                Ok(AxumMessage::Text(text)) => Incoming::Text(text.as_str().to_owned()),
+                Ok(AxumMessage::Close(_)) => Incoming::Closed,
+                Ok(_) => Incoming::Other,
+                Err(error) => Incoming::Failed(format!("WebSocket error: {error}")),
+            });
+            let sink = sink
+                .sink_map_err(|e| format!("WebSocket error: {e}"))
+                .with(|text: String| std::future::ready(Ok::<_, String>(AxumMessage::text(text))));
+            match self.session(source, sink, &events, &shutdown).await {
+                Ok(()) => tracing::info!(adapter = %self.id, "reverse WebSocket closed"),
+                Err(error) => tracing::warn!(adapter = %self.id, %error, "reverse WebSocket lost"),
+            }
+        }
+    }
+
+    /// One connection: hand over pushed events, route responses to their
+    /// actions, write queued action frames; until the socket closes or
+    /// shutdown. Actions still waiting when it ends fail as transient.
+    async fn session<I, O>(
+        &self,
+        mut source: I,
+        mut sink: O,
+        events: &EventSink,
+        shutdown: &CancellationToken,
+    ) -> Result<(), String>
+    where
+        I: futures_util::Stream<Item = Incoming> + Unpin,
+        O: futures_util::Sink<String, Error = String> + Unpin,
+    {
         let (tx, mut rx) = mpsc::channel::<String>(OUTGOING_QUEUE);
         *self.outgoing.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         let result = loop {
             tokio::select! {
                 frame = source.next() => match frame {
-                    None => break Ok(()),
-                    Some(Err(error)) => break Err(ws::describe(&error)),
-                    Some(Ok(WsMessage::Text(text))) => {
-                        if !self.received(text.as_str(), events).await {
+                    None | Some(Incoming::Closed) => break Ok(()),
+                    Some(Incoming::Failed(error)) => break Err(error),
+                    Some(Incoming::Text(text)) => {
+                        if !self.received(&text, events).await {
                             break Ok(());
                         }
                     }
-                    Some(Ok(WsMessage::Close(_))) => break Ok(()),
-                    Some(Ok(_)) => {}
+                    Some(Incoming::Other) => {}
                 },
                 frame = rx.recv() => {
                     let Some(frame) = frame else { break Ok(()) };
-                    if let Err(error) = sink.send(WsMessage::text(frame)).await {
-                        break Err(ws::describe(&error));
+                    if let Err(error) = sink.send(frame).await {
+                        break Err(error);
                     }
                 }
                 () = shutdown.cancelled() => {
-                    let _ = sink.send(WsMessage::Close(None)).await;
+                    let _ = sink.close().await;
                     break Ok(());
                 }
             }
@@ -161,6 +246,34 @@ impl OneBotAdapter {
     }
 }
 
+/// Whether an upgrade request carries the access token, as
+/// `Authorization: Bearer TOKEN` (or `Token TOKEN`) or the `access_token`
+/// query parameter. Without a configured token every request passes.
+fn authorized(token: &str, headers: &HeaderMap, query: Option<&str>) -> bool {
+    if token.is_empty() {
+        return true;
+    }
+    let from_header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("Token ")))
+        .map(str::trim);
+    if from_header.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+        return true;
+    }
+    let from_query = query.and_then(|q| {
+        Query::<HashMap<String, String>>::try_from_uri(&format!("/?{q}").parse().ok()?)
+            .ok()
+            .and_then(|Query(map)| map.get("access_token").cloned())
+    });
+    from_query.is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
+}
+
+/// Compare secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[async_trait]
 impl Adapter for OneBotAdapter {
     fn id(&self) -> &AdapterId {
@@ -171,14 +284,37 @@ impl Adapter for OneBotAdapter {
         Capabilities::ALL
     }
 
+    fn routes(&self) -> Vec<Route> {
+        let Some(path) = self.config.path.clone() else {
+            return Vec::new();
+        };
+        let token: Arc<str> = Arc::from(self.config.access_token.clone().unwrap_or_default());
+        let queue = self.reverse_tx.clone();
+        let handler = axum::routing::get(
+            move |headers: HeaderMap, query: RawQuery, upgrade: WebSocketUpgrade| async move {
+                if !authorized(&token, &headers, query.0.as_deref()) {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                if queue.is_closed() {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                upgrade.on_upgrade(move |socket| async move {
+                    // Stopping: the socket closes and the implementation reconnects later.
+                    let _ = queue.send(socket).await;
+                })
+            },
+        );
+        vec![Route { path, handler }]
+    }
+
     async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
         let Some(url) = self.config.ws_url.as_deref() else {
-            return Err("onebot: reverse WebSocket mode is not supported yet".into());
+            return self.reverse(events, shutdown).await;
         };
         let token = self.config.access_token.as_deref();
         let name = self.id.to_string();
         ws::reconnect_loop(&name, url, token, Backoff::default(), &shutdown, |stream| {
-            self.session(stream, &events, &shutdown)
+            self.forward_session(stream, &events, &shutdown)
         })
         .await;
         Ok(())
@@ -217,5 +353,34 @@ impl Adapter for OneBotAdapter {
             ))),
             Ok(Ok(response)) => convert::outcome(&response),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_taken_from_the_header_or_the_query() {
+        let mut headers = HeaderMap::new();
+        assert!(authorized("", &headers, None));
+        assert!(!authorized("s3cret", &headers, None));
+        assert!(authorized("s3cret", &headers, Some("access_token=s3cret")));
+        assert!(!authorized("s3cret", &headers, Some("access_token=s3cre")));
+        headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+        assert!(authorized("s3cret", &headers, None));
+        headers.insert("authorization", "Bearer other".parse().unwrap());
+        assert!(!authorized("s3cret", &headers, None));
+    }
+
+    #[test]
+    fn debug_output_shows_no_token() {
+        let config: OneBotConfig = serde_json::from_value(json!({
+            "version": 11, "ws_url": "ws://127.0.0.1:3001", "access_token": "TOPSECRET"
+        }))
+        .unwrap();
+        let adapter = OneBotAdapter::new("qq".into(), config);
+        let text = format!("{adapter:?}");
+        assert!(!text.contains("TOPSECRET"), "{text}");
     }
 }
