@@ -167,3 +167,113 @@ async fn reverse_mode_takes_the_implementations_connection_after_checking_its_to
     daemon.stop().await;
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_actions_become_action_frames_and_failures_outbox_decisions() {
+    use qunbot::adapter::{Adapter, OneBotAdapter, OneBotConfig, SendError};
+    use qunbot::event::{Action, Target};
+
+    let fake = FakeOneBot::start().await;
+    let config: OneBotConfig = serde_json::from_value(json!({
+        "version": 11, "ws_url": fake.ws_url(), "access_token": TOKEN, "action_timeout": "1s"
+    }))
+    .unwrap();
+    let qq = std::sync::Arc::new(OneBotAdapter::new("qq".into(), config));
+    let send = Action::Send {
+        to: Target::Group(GROUP.to_string().into()),
+        text: "hi".into(),
+    };
+    // Not connected yet: temporary.
+    assert!(matches!(qq.execute(&send).await, Err(SendError::Transient(_))));
+
+    let (tx, _rx) = tokio::sync::mpsc::channel(8);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = {
+        let (qq, shutdown) = (qq.clone(), shutdown.clone());
+        tokio::spawn(async move { qq.run(tx, shutdown).await })
+    };
+    let connected = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while qq.execute(&send).await.is_err() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(connected.is_ok(), "the adapter connects");
+
+    let group = GROUP.to_string();
+    let actions = [
+        Action::Delete {
+            group: group.as_str().into(),
+            message: "55".into(),
+        },
+        Action::Mute {
+            group: group.as_str().into(),
+            user: "42".into(),
+            seconds: 600,
+        },
+        Action::Unmute {
+            group: group.as_str().into(),
+            user: "42".into(),
+        },
+        Action::Kick {
+            group: group.as_str().into(),
+            user: "42".into(),
+        },
+        Action::Ban {
+            group: group.as_str().into(),
+            user: "43".into(),
+        },
+    ];
+    for action in &actions {
+        qq.execute(action).await.unwrap();
+    }
+    let frames: Vec<(String, serde_json::Value)> = fake
+        .actions()
+        .into_iter()
+        .filter(|r| r.action != "send_group_msg")
+        .map(|r| (r.action, r.params))
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            ("delete_msg".into(), json!({"message_id": 55})),
+            (
+                "set_group_ban".into(),
+                json!({"group_id": GROUP, "user_id": 42, "duration": 600})
+            ),
+            (
+                "set_group_ban".into(),
+                json!({"group_id": GROUP, "user_id": 42, "duration": 0})
+            ),
+            (
+                "set_group_kick".into(),
+                json!({"group_id": GROUP, "user_id": 42, "reject_add_request": false})
+            ),
+            (
+                "set_group_kick".into(),
+                json!({"group_id": GROUP, "user_id": 43, "reject_add_request": true})
+            ),
+        ]
+    );
+
+    fake.fail_next("send_group_msg", Some(1403));
+    let refused = qq.execute(&send).await.unwrap_err();
+    assert!(matches!(refused, SendError::Permanent(_)), "{refused}");
+    fake.fail_next("send_group_msg", Some(1429));
+    assert!(matches!(qq.execute(&send).await, Err(SendError::RetryAfter(_))));
+    fake.fail_next("send_group_msg", Some(201));
+    assert!(matches!(qq.execute(&send).await, Err(SendError::Transient(_))));
+    // No answer within action_timeout.
+    fake.fail_next("send_group_msg", None);
+    let silent = qq.execute(&send).await.unwrap_err();
+    assert!(matches!(silent, SendError::Transient(_)), "{silent}");
+    assert!(!silent.to_string().contains(TOKEN), "{silent}");
+
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), running)
+        .await
+        .expect("the adapter stops")
+        .unwrap()
+        .unwrap();
+    fake.stop().await;
+}

@@ -31,7 +31,8 @@ pub struct Received {
     pub action: String,
     /// `params`.
     pub params: Value,
-    /// Whether it was answered `ok` (not dropped by a disconnect).
+    /// Whether it was answered `ok` (not failed, ignored or dropped by a
+    /// disconnect).
     pub answered: bool,
 }
 
@@ -43,6 +44,8 @@ struct State {
     actions: Mutex<Vec<Received>>,
     /// Actions to answer by closing the connection instead.
     close_on: Mutex<VecDeque<String>>,
+    /// Actions to answer `failed` with a retcode (`None`: not at all).
+    fail_on: Mutex<VecDeque<(String, Option<i64>)>>,
     /// Connections accepted (token right).
     connections: Mutex<usize>,
     /// Upgrades refused (token wrong).
@@ -148,6 +151,16 @@ impl FakeOneBot {
     /// Close the connection instead of answering the next `action`.
     pub fn close_on_next(&self, action: &str) {
         self.state.close_on.lock().unwrap().push_back(action.into());
+    }
+
+    /// Answer the next `action` with `status: failed` and `retcode`, or
+    /// (`None`) not at all.
+    pub fn fail_next(&self, action: &str, retcode: Option<i64>) {
+        self.state
+            .fail_on
+            .lock()
+            .unwrap()
+            .push_back((action.into(), retcode));
     }
 
     pub fn actions(&self) -> Vec<Received> {
@@ -269,11 +282,29 @@ async fn connection<S>(
                     if hit { close_on.pop_front(); }
                     hit
                 };
-                state.actions.lock().unwrap().push(Received { action, params: frame["params"].clone(), answered: !close });
+                let failure = if close { None } else {
+                    let mut fail_on = state.fail_on.lock().unwrap();
+                    let hit = fail_on.front().is_some_and(|(a, _)| *a == action);
+                    if hit { fail_on.pop_front().map(|(_, code)| code) } else { None }
+                };
+                let answered = !close && failure.is_none();
+                state.actions.lock().unwrap().push(Received { action, params: frame["params"].clone(), answered });
                 state.changed.notify_waiters();
                 if close {
                     // Gone without an answer, as when the implementation restarts.
                     return;
+                }
+                match failure {
+                    Some(None) => continue,
+                    Some(Some(retcode)) => {
+                        let answer = json!({"status": "failed", "retcode": retcode, "data": null,
+                            "message": "refused", "wording": "refused by the fake", "echo": frame["echo"]});
+                        if ws.send(Message::text(answer.to_string())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    None => {}
                 }
                 let id = {
                     let mut id = state.next_message_id.lock().unwrap();
