@@ -277,3 +277,40 @@ async fn moderation_actions_become_action_frames_and_failures_outbox_decisions()
         .unwrap();
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implementation_killed_and_restarted_mid_run_loses_no_event_and_no_action() {
+    let mut fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &fake, TOKEN);
+    let daemon = Running::start(dir.path()).await;
+
+    // The implementation dies as the answer is sent, and stays down while
+    // the outbox retries it.
+    fake.close_on_next("send_group_msg");
+    fake.push_group_message(GROUP, 42, "member", text("refund?"));
+    fake.wait_for_unanswered("send_group_msg").await;
+    fake.kill().await;
+    // An event that happens while it is down is pushed once it is back.
+    fake.push_group_message(GROUP, 43, "member", text("claim"));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    fake.restart().await;
+
+    fake.wait_for(|r| {
+        r.action == "send_group_msg" && text_of(&r.params["message"]) == "Refunds take 3 days."
+    })
+    .await;
+    fake.wait_for(|r| r.action == "send_private_msg" && text_of(&r.params["message"]).contains("RIDE-001"))
+        .await;
+    daemon.stop().await;
+
+    let answered = |t: &str| {
+        fake.actions()
+            .iter()
+            .filter(|r| r.answered && text_of(&r.params["message"]) == t)
+            .count()
+    };
+    assert_eq!(answered("Refunds take 3 days."), 1);
+    assert!(fake.connections() >= 2);
+    fake.stop().await;
+}

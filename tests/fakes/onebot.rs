@@ -55,7 +55,8 @@ struct State {
     next_message_id: Mutex<i64>,
 }
 
-/// The fake, listening until dropped.
+/// The fake, listening until stopped; [`FakeOneBot::kill`] and
+/// [`FakeOneBot::restart`] take it down and up again on the same port.
 pub struct FakeOneBot {
     pub addr: SocketAddr,
     state: Arc<State>,
@@ -69,25 +70,29 @@ impl FakeOneBot {
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State::default());
         *state.next_message_id.lock().unwrap() = 1000;
-        let stop = CancellationToken::new();
-        let tracker = TaskTracker::new();
-        let (s, st, tr) = (state.clone(), stop.clone(), tracker.clone());
-        tracker.spawn(async move {
-            loop {
-                let socket = tokio::select! {
-                    accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
-                    () = st.cancelled() => return,
-                };
-                let (s, st) = (s.clone(), st.clone());
-                tr.spawn(async move { serve(socket, s, st).await });
-            }
-        });
+        let (stop, tracker) = listen(listener, state.clone());
         FakeOneBot {
             addr,
             state,
             stop,
             tracker,
         }
+    }
+
+    /// Take the implementation down: the listener and every connection
+    /// close (events pushed meanwhile wait for the next connection).
+    pub async fn kill(&mut self) {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(Duration::from_secs(10), self.tracker.wait())
+            .await
+            .expect("fake stops");
+    }
+
+    /// Listen again on the same port.
+    pub async fn restart(&mut self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        (self.stop, self.tracker) = listen(listener, self.state.clone());
     }
 
     /// Reverse mode: connect to the daemon at `url` as the implementation
@@ -222,6 +227,24 @@ pub fn text_of(message: &Value) -> String {
         .filter(|s| s["type"] == "text")
         .filter_map(|s| s["data"]["text"].as_str())
         .collect()
+}
+
+/// Accept connections on `listener` until the returned token fires.
+fn listen(listener: TcpListener, state: Arc<State>) -> (CancellationToken, TaskTracker) {
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (st, tr) = (stop.clone(), tracker.clone());
+    tracker.spawn(async move {
+        loop {
+            let socket = tokio::select! {
+                accepted = listener.accept() => match accepted { Ok((socket, _)) => socket, Err(_) => continue },
+                () = st.cancelled() => return,
+            };
+            let (s, st) = (state.clone(), st.clone());
+            tr.spawn(async move { serve(socket, s, st).await });
+        }
+    });
+    (stop, tracker)
 }
 
 async fn serve(socket: tokio::net::TcpStream, state: Arc<State>, stop: CancellationToken) {
