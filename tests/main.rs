@@ -15,7 +15,7 @@
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 //! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
-//!   codes, welcomes, a connection dropped mid-action, a wrong token.
+//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]

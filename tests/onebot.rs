@@ -314,3 +314,24 @@ async fn an_implementation_killed_and_restarted_mid_run_loses_no_event_and_no_ac
     assert!(fake.connections() >= 2);
     fake.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spam_message_is_deleted_and_its_sender_muted() {
+    let fake = FakeOneBot::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &fake, TOKEN);
+    let guard = "name: shop\nadapters: [qq]\nlocale: en\nplugins:\n  - use: moderation\n    rules:\n      banned_words: [viagra]\n    classifier: null\n    escalation: [{mute: 10m}]\n";
+    util::write_files(dir.path(), &[("bots/shop.yaml", guard)]);
+    let daemon = Running::start(dir.path()).await;
+
+    let spam = fake.push_group_message(GROUP, 42, "member", text("cheap viagra here"));
+    let deleted = fake.wait_for(|r| r.action == "delete_msg").await;
+    assert_eq!(deleted.params, json!({"message_id": spam}));
+    let muted = fake.wait_for(|r| r.action == "set_group_ban").await;
+    assert_eq!(
+        muted.params,
+        json!({"group_id": GROUP, "user_id": 42, "duration": 600})
+    );
+    daemon.stop().await;
+    fake.stop().await;
+}
