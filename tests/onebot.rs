@@ -155,6 +155,21 @@ async fn reverse_mode_takes_the_implementations_connection_after_checking_its_to
         json!(asked.to_string())
     );
 
+    // A second connection replaces the first (which the daemon closes).
+    assert!(fake.connect_reverse(&url, Some(TOKEN)).await);
+    let replaced = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while fake.closed() == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(replaced.is_ok(), "the first connection is closed");
+    fake.push_group_message(GROUP, 46, "member", text("refund again"));
+    fake.wait_for(|r| {
+        r.action == "send_group_msg" && r.params["message"][0]["data"]["id"] != json!(asked.to_string())
+    })
+    .await;
+
     // The implementation reconnects; the query form of the token works too.
     fake.close_on_next("send_private_msg");
     fake.push_group_message(GROUP, 43, "member", text("claim"));

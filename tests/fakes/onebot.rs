@@ -48,6 +48,8 @@ struct State {
     fail_on: Mutex<VecDeque<(String, Option<i64>)>>,
     /// Connections accepted (token right).
     connections: Mutex<usize>,
+    /// Connections that ended.
+    closed: Mutex<usize>,
     /// Upgrades refused (token wrong).
     refused: Mutex<usize>,
     /// Wakes the connection (new event) and waiters (new action).
@@ -176,6 +178,10 @@ impl FakeOneBot {
         *self.state.connections.lock().unwrap()
     }
 
+    pub fn closed(&self) -> usize {
+        *self.state.closed.lock().unwrap()
+    }
+
     pub fn refused(&self) -> usize {
         *self.state.refused.lock().unwrap()
     }
@@ -271,12 +277,18 @@ async fn serve(socket: tokio::net::TcpStream, state: Arc<State>, stop: Cancellat
     connection(ws, state, stop).await;
 }
 
-/// One connection, either way round: push events, answer actions.
-async fn connection<S>(
-    mut ws: tokio_tungstenite::WebSocketStream<S>,
-    state: Arc<State>,
-    stop: CancellationToken,
-) where
+/// One connection, either way round: push events, answer actions; counted
+/// in `closed` when it ends.
+async fn connection<S>(ws: tokio_tungstenite::WebSocketStream<S>, state: Arc<State>, stop: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    exchange(ws, &state, stop).await;
+    *state.closed.lock().unwrap() += 1;
+}
+
+async fn exchange<S>(mut ws: tokio_tungstenite::WebSocketStream<S>, state: &State, stop: CancellationToken)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let lifecycle = json!({"time": 1_700_000_000, "self_id": SELF_ID, "post_type": "meta_event",

@@ -138,19 +138,25 @@ impl OneBotAdapter {
     }
 
     /// Reverse mode: serve the connections the implementation opens on the
-    /// listener's route, one at a time, until shutdown.
+    /// listener's route, one at a time, until shutdown. A new connection
+    /// replaces the current one (the implementation reconnected; the old
+    /// socket may be dead without having said so).
     async fn reverse(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
         let taken = self.reverse_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(mut connections) = taken else {
             return Err("onebot adapter is already running".into());
         };
+        let mut newer: Option<WebSocket> = None;
         loop {
-            let socket = tokio::select! {
-                socket = connections.recv() => match socket {
-                    Some(socket) => socket,
-                    None => return Ok(()),
+            let socket = match newer.take() {
+                Some(socket) => socket,
+                None => tokio::select! {
+                    socket = connections.recv() => match socket {
+                        Some(socket) => socket,
+                        None => return Ok(()),
+                    },
+                    () = shutdown.cancelled() => return Ok(()),
                 },
-                () = shutdown.cancelled() => return Ok(()),
             };
             tracing::info!(adapter = %self.id, "reverse WebSocket connected");
             let (sink, source) = socket.split();
@@ -163,7 +169,19 @@ impl OneBotAdapter {
             let sink = sink
                 .sink_map_err(|e| format!("WebSocket error: {e}"))
                 .with(|text: String| std::future::ready(Ok::<_, String>(AxumMessage::text(text))));
-            match self.session(source, sink, &events, &shutdown).await {
+            let stop = shutdown.child_token();
+            let session = self.session(source, sink, &events, &stop);
+            tokio::pin!(session);
+            let outcome = tokio::select! {
+                outcome = &mut session => outcome,
+                Some(socket) = connections.recv() => {
+                    tracing::info!(adapter = %self.id, "a new reverse WebSocket replaces the current one");
+                    newer = Some(socket);
+                    stop.cancel();
+                    session.await
+                }
+            };
+            match outcome {
                 Ok(()) => tracing::info!(adapter = %self.id, "reverse WebSocket closed"),
                 Err(error) => tracing::warn!(adapter = %self.id, %error, "reverse WebSocket lost"),
             }
