@@ -23,6 +23,7 @@ pub use config::OneBotConfig;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
@@ -32,6 +33,7 @@ use axum::response::IntoResponse;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::http::Backoff;
@@ -45,6 +47,19 @@ const OUTGOING_QUEUE: usize = 64;
 
 /// Reverse connections queued between the listener and `run`.
 const REVERSE_QUEUE: usize = 4;
+
+/// After this long without a frame from the implementation (events,
+/// heartbeats, answers, pongs) the adapter pings it; after twice this long
+/// the connection is taken as lost (a peer gone without closing).
+const IDLE: Duration = Duration::from_secs(30);
+
+/// A frame written to either kind of socket.
+enum Outgoing {
+    /// An action frame (JSON).
+    Text(String),
+    /// A ping, when the connection has been quiet.
+    Ping,
+}
 
 /// A frame read from either kind of socket.
 enum Incoming {
@@ -131,9 +146,12 @@ impl OneBotAdapter {
             Ok(_) => Incoming::Other,
             Err(error) => Incoming::Failed(ws::describe(&error)),
         });
-        let sink = sink
-            .sink_map_err(|e| ws::describe(&e))
-            .with(|text: String| std::future::ready(Ok::<_, String>(WsMessage::text(text))));
+        let sink = sink.sink_map_err(|e| ws::describe(&e)).with(|frame: Outgoing| {
+            std::future::ready(Ok::<_, String>(match frame {
+                Outgoing::Text(text) => WsMessage::text(text),
+                Outgoing::Ping => WsMessage::Ping(Default::default()),
+            }))
+        });
         self.session(source, sink, events, shutdown).await
     }
 
@@ -168,7 +186,12 @@ impl OneBotAdapter {
             });
             let sink = sink
                 .sink_map_err(|e| format!("WebSocket error: {e}"))
-                .with(|text: String| std::future::ready(Ok::<_, String>(AxumMessage::text(text))));
+                .with(|frame: Outgoing| {
+                    std::future::ready(Ok::<_, String>(match frame {
+                        Outgoing::Text(text) => AxumMessage::text(text),
+                        Outgoing::Ping => AxumMessage::Ping(Default::default()),
+                    }))
+                });
             let stop = shutdown.child_token();
             let session = self.session(source, sink, &events, &stop);
             tokio::pin!(session);
@@ -200,13 +223,19 @@ impl OneBotAdapter {
     ) -> Result<(), String>
     where
         I: futures_util::Stream<Item = Incoming> + Unpin,
-        O: futures_util::Sink<String, Error = String> + Unpin,
+        O: futures_util::Sink<Outgoing, Error = String> + Unpin,
     {
         let (tx, mut rx) = mpsc::channel::<String>(OUTGOING_QUEUE);
         *self.outgoing.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let mut heard = Instant::now();
+        let mut pinged = false;
         let result = loop {
+            let quiet_until = heard + if pinged { IDLE * 2 } else { IDLE };
             tokio::select! {
-                frame = source.next() => match frame {
+                frame = source.next() => {
+                    heard = Instant::now();
+                    pinged = false;
+                    match frame {
                     None | Some(Incoming::Closed) => break Ok(()),
                     Some(Incoming::Failed(error)) => break Err(error),
                     Some(Incoming::Text(text)) => {
@@ -215,10 +244,20 @@ impl OneBotAdapter {
                         }
                     }
                     Some(Incoming::Other) => {}
+                    }
                 },
                 frame = rx.recv() => {
                     let Some(frame) = frame else { break Ok(()) };
-                    if let Err(error) = sink.send(frame).await {
+                    if let Err(error) = sink.send(Outgoing::Text(frame)).await {
+                        break Err(error);
+                    }
+                }
+                () = tokio::time::sleep_until(quiet_until) => {
+                    if pinged {
+                        break Err(format!("nothing heard for {:?}; taking the connection as lost", IDLE * 2));
+                    }
+                    pinged = true;
+                    if let Err(error) = sink.send(Outgoing::Ping).await {
                         break Err(error);
                     }
                 }
@@ -389,6 +428,33 @@ mod tests {
         assert!(authorized("s3cret", &headers, None));
         headers.insert("authorization", "Bearer other".parse().unwrap());
         assert!(!authorized("s3cret", &headers, None));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_connection_is_pinged_then_taken_as_lost() {
+        let config: OneBotConfig =
+            serde_json::from_value(json!({"version": 11, "ws_url": "ws://127.0.0.1:1"})).unwrap();
+        let adapter = OneBotAdapter::new("qq".into(), config);
+        let (events, _rx) = mpsc::channel(1);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let log = sent.clone();
+        let sink = futures_util::sink::unfold((), move |(), frame: Outgoing| {
+            let log = log.clone();
+            async move {
+                log.lock()
+                    .unwrap()
+                    .push((Instant::now(), matches!(frame, Outgoing::Ping)));
+                Ok::<_, String>(())
+            }
+        });
+        let start = Instant::now();
+        let source = futures_util::stream::pending::<Incoming>();
+        let outcome = adapter
+            .session(source, Box::pin(sink), &events, &CancellationToken::new())
+            .await;
+        assert!(outcome.is_err());
+        assert_eq!(start.elapsed(), IDLE * 2);
+        assert_eq!(*sent.lock().unwrap(), [(start + IDLE, true)]);
     }
 
     #[test]
