@@ -36,6 +36,7 @@ pub struct Received {
     pub answered: bool,
 }
 
+/// What the fake's connections share.
 #[derive(Default)]
 struct State {
     /// Events waiting for a connection.
@@ -54,12 +55,14 @@ struct State {
     refused: Mutex<usize>,
     /// Wakes the connection (new event) and waiters (new action).
     changed: Notify,
+    /// The last message id handed out.
     next_message_id: Mutex<i64>,
 }
 
-/// The fake, listening until stopped; [`FakeOneBot::kill`] and
+/// The fake implementation, listening until stopped; [`FakeOneBot::kill`] and
 /// [`FakeOneBot::restart`] take it down and up again on the same port.
 pub struct FakeOneBot {
+    /// Where it listens (kept across restarts).
     pub addr: SocketAddr,
     state: Arc<State>,
     stop: CancellationToken,
@@ -67,6 +70,7 @@ pub struct FakeOneBot {
 }
 
 impl FakeOneBot {
+    /// Listen on an ephemeral 127.0.0.1 port.
     pub async fn start() -> FakeOneBot {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -119,6 +123,7 @@ impl FakeOneBot {
         true
     }
 
+    /// The forward WebSocket URL to configure as `ws_url`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
     }
@@ -170,18 +175,22 @@ impl FakeOneBot {
             .push_back((action.into(), retcode));
     }
 
+    /// Every action frame received so far.
     pub fn actions(&self) -> Vec<Received> {
         self.state.actions.lock().unwrap().clone()
     }
 
+    /// Connections established (token accepted), either way round.
     pub fn connections(&self) -> usize {
         *self.state.connections.lock().unwrap()
     }
 
+    /// Connections that have ended.
     pub fn closed(&self) -> usize {
         *self.state.closed.lock().unwrap()
     }
 
+    /// Connections refused (wrong or missing token).
     pub fn refused(&self) -> usize {
         *self.state.refused.lock().unwrap()
     }
@@ -215,6 +224,7 @@ impl FakeOneBot {
             .expect("the action arrives");
     }
 
+    /// Stop listening and close every connection.
     pub async fn stop(self) {
         self.stop.cancel();
         self.tracker.close();
@@ -253,6 +263,7 @@ fn listen(listener: TcpListener, state: Arc<State>) -> (CancellationToken, TaskT
     (stop, tracker)
 }
 
+/// Accept one forward connection if its token is right, then serve it.
 async fn serve(socket: tokio::net::TcpStream, state: Arc<State>, stop: CancellationToken) {
     // The callback's signature is tungstenite's.
     #[allow(clippy::result_large_err)]
@@ -287,6 +298,7 @@ where
     *state.closed.lock().unwrap() += 1;
 }
 
+/// The connection's work: events out, actions in, answers out.
 async fn exchange<S>(mut ws: tokio_tungstenite::WebSocketStream<S>, state: &State, stop: CancellationToken)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
