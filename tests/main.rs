@@ -10,10 +10,12 @@
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
-//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API).
+//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11).
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
+//! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
+//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -25,6 +27,7 @@ mod daemon;
 mod fakes;
 mod faq;
 mod moderation;
+mod onebot;
 mod outbox;
 mod simulate;
 mod storage;

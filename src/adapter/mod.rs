@@ -9,10 +9,13 @@
 mod console;
 pub mod http;
 pub mod memory;
+pub mod onebot;
 pub mod telegram;
 pub mod webhook;
+pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
+pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
 pub use webhook::{WebhookAdapter, WebhookConfig};
 
@@ -229,5 +232,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<ConsoleConfig>(),
         builtin::<TelegramConfig>(),
         builtin::<WebhookConfig>(),
+        builtin::<OneBotConfig>(),
     ]
 }

@@ -1,5 +1,7 @@
 //! Test doubles of platforms that cannot run here, speaking their wire formats.
 //!
+//! - `onebot`: a OneBot v11 implementation (forward WebSocket, disconnects).
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
 
+pub mod onebot;
 pub mod telegram;

@@ -1,0 +1,130 @@
+//! The WebSocket transport adapters share: one way to connect (with a bearer
+//! token header and a connect timeout), and one reconnect loop that waits
+//! with the shared [`Backoff`] between connections and stops on shutdown.
+//!
+//! Only `ws://` URLs are supported (no TLS): WebSocket peers of bot
+//! frameworks (OneBot implementations) run next to the daemon.
+
+use std::future::Future;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+use super::http::{Backoff, CONNECT_TIMEOUT};
+use crate::error::BoxError;
+
+pub use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// A connected client WebSocket.
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Connect to `url`, sending `Authorization: Bearer TOKEN` when `token` is
+/// given. Errors name neither the token nor the URL's query (which may hold
+/// one).
+pub async fn connect(url: &str, token: Option<&str>) -> Result<WsStream, BoxError> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("bad WebSocket URL: {e}"))?;
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| "the access token is not a valid header value")?;
+        value.set_sensitive(true);
+        request.headers_mut().insert("authorization", value);
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await {
+        Err(_) => Err("WebSocket connect timed out".into()),
+        Ok(Err(error)) => Err(describe(&error).into()),
+        Ok(Ok((stream, _response))) => Ok(stream),
+    }
+}
+
+/// A tungstenite error in words, without the request (its headers hold
+/// the token).
+pub fn describe(error: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match error {
+        E::Http(response) => format!("the server refused the WebSocket: HTTP {}", response.status()),
+        E::Io(io) => format!("could not connect: {io}"),
+        E::ConnectionClosed | E::AlreadyClosed => "the connection closed".into(),
+        E::Url(url) => format!("bad WebSocket URL: {url}"),
+        other => format!("WebSocket error: {other}"),
+    }
+}
+
+/// Keep a connection to `url` until `shutdown` fires: connect, run
+/// `session` on the stream until it ends, wait with `backoff` (reset after
+/// each successful connect) and connect again. `session` should itself
+/// return soon after `shutdown` fires. `name` labels the logs.
+pub async fn reconnect_loop<F, Fut>(
+    name: &str,
+    url: &str,
+    token: Option<&str>,
+    mut backoff: Backoff,
+    shutdown: &CancellationToken,
+    mut session: F,
+) where
+    F: FnMut(WsStream) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    loop {
+        let connected = tokio::select! {
+            connected = connect(url, token) => connected,
+            () = shutdown.cancelled() => return,
+        };
+        match connected {
+            Ok(stream) => {
+                backoff.reset();
+                tracing::info!(adapter = %name, "WebSocket connected");
+                match session(stream).await {
+                    Ok(()) => tracing::info!(adapter = %name, "WebSocket closed"),
+                    Err(error) => tracing::warn!(adapter = %name, %error, "WebSocket lost"),
+                }
+                if shutdown.is_cancelled() {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(adapter = %name, %error, retry_in = ?backoff.peek(), "WebSocket connect failed; retrying");
+            }
+        }
+        if !backoff.wait(shutdown).await {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_connects_name_no_token() {
+        let error = connect("ws://127.0.0.1:1/?access_token=SECRET", Some("SECRET"))
+            .await
+            .err()
+            .unwrap();
+        assert!(!error.to_string().contains("SECRET"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_loop_stops_on_shutdown() {
+        let token = CancellationToken::new();
+        token.cancel();
+        let bounded = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            reconnect_loop(
+                "t",
+                "ws://127.0.0.1:1/",
+                None,
+                Backoff::default(),
+                &token,
+                |_s| async { Ok(()) },
+            ),
+        )
+        .await;
+        assert!(bounded.is_ok());
+    }
+}
