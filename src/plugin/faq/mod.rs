@@ -41,7 +41,7 @@ use super::{BuildCx, Flow, Plugin, PluginConfig};
 use crate::bot::Locale;
 use crate::config::{ConfigError, Duration, Options};
 use crate::error::BoxError;
-use crate::event::{Action, AdapterId, Event, EventKind, GroupId, Target, UserId};
+use crate::event::{Action, AdapterId, Event, GroupId, Target, UserId};
 use crate::runtime::Ctx;
 use index::{EntryText, Index, Tuning};
 use llm::Llm;
@@ -340,17 +340,9 @@ impl Faq {
 #[async_trait]
 impl Plugin for Faq {
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
-        let EventKind::Message {
-            chat,
-            sender,
-            message,
-        } = &event.kind
-        else {
+        let Some((chat, sender, message)) = event.member_message() else {
             return Ok(Flow::Continue);
         };
-        if sender.is_bot {
-            return Ok(Flow::Continue);
-        }
         if manners::is_faq_command(&message.text) {
             ctx.reply(event, self.topics());
             return Ok(Flow::Stop);
