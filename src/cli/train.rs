@@ -37,7 +37,7 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .find(|p| p.kind == "moderation")
         .ok_or_else(|| anyhow::anyhow!("bot {:?} has no moderation plugin", args.bot))?;
-    let now = chrono::Utc::now();
+    let now = qunbot::clock::Clock::now(&qunbot::clock::SystemClock);
     super::tokio()?.block_on(async {
         let store = qunbot::storage::open(&url).await?;
         // Training as the bot will at start, so a sample file that breaks

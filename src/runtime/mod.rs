@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use crate::adapter::Capabilities;
 use crate::config::BotEntry;
 use crate::error::BoxError;
-use crate::event::{AdapterId, Event, EventKind, GroupId, Outgoing};
+use crate::event::{AdapterId, Event, EventKind, Outgoing};
 use crate::plugin::Flow;
 use crate::scheduler::{BotJob, Schedule};
 use crate::storage::Store;
@@ -47,9 +47,10 @@ pub struct Runtime {
     store: Arc<dyn Store>,
     /// What each adapter can do: actions beyond it fall back or are reported.
     capabilities: HashMap<AdapterId, Capabilities>,
-    /// Groups already noted in the store, so the hot path writes only once
-    /// per group.
-    seen_groups: Mutex<HashSet<(usize, AdapterId, GroupId)>>,
+    /// Groups already noted in the store, per bot (by index) and adapter, so
+    /// the hot path writes only once per group; plain strings so a lookup
+    /// borrows instead of cloning ids.
+    seen_groups: Mutex<Vec<HashMap<String, HashSet<String>>>>,
 }
 
 impl Runtime {
@@ -63,7 +64,7 @@ impl Runtime {
             bots,
             store,
             capabilities,
-            seen_groups: Mutex::new(HashSet::new()),
+            seen_groups: Mutex::new(Vec::new()),
         }
     }
 
@@ -185,15 +186,29 @@ impl Runtime {
     async fn note_group(&self, index: usize, bot: &BotEntry, event: &Event) {
         let Some(chat) = event.chat() else { return };
         let Some(group) = &chat.group else { return };
-        let key = (index, chat.adapter.clone(), group.clone());
-        let new = self
-            .seen_groups
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key);
+        let new = {
+            let mut seen = self.seen_groups.lock().unwrap_or_else(|e| e.into_inner());
+            if seen.len() <= index {
+                seen.resize_with(index + 1, HashMap::new);
+            }
+            let by_adapter = &mut seen[index];
+            match by_adapter.get_mut(chat.adapter.as_str()) {
+                Some(groups) if groups.contains(group.as_str()) => false,
+                Some(groups) => groups.insert(group.0.clone()),
+                None => {
+                    by_adapter.insert(chat.adapter.0.clone(), HashSet::from([group.0.clone()]));
+                    true
+                }
+            }
+        };
         if new {
             if let Err(error) = self.store.note_group(&bot.info.name, &chat.adapter, group).await {
-                tracing::warn!(%error, "could not record a group");
+                // Forget it, so the next event of the group tries again.
+                tracing::warn!(%error, "could not record a group; retrying on its next event");
+                let mut seen = self.seen_groups.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(groups) = seen.get_mut(index).and_then(|m| m.get_mut(chat.adapter.as_str())) {
+                    groups.remove(group.as_str());
+                }
             }
         }
     }

@@ -122,14 +122,7 @@ pub(super) async fn run(
         Command::Unmute(ref arg) | Command::Unban(ref arg) => {
             let unban = matches!(command, Command::Unban(_));
             let Some((user, name)) = target(arg) else {
-                ctx.reply(
-                    event,
-                    if zh {
-                        "请回复或写出成员 id"
-                    } else {
-                        "reply to a member's message or name their id"
-                    },
-                );
+                ask_for_member(ctx, event, zh);
                 return Ok(());
             };
             m.ladder.clear(ctx, &chat.adapter, group, &user).await?;
@@ -173,14 +166,7 @@ pub(super) async fn run(
         }
         Command::Warns(ref arg) => {
             let Some((user, name)) = target(arg) else {
-                ctx.reply(
-                    event,
-                    if zh {
-                        "请回复或写出成员 id"
-                    } else {
-                        "reply to a member's message or name their id"
-                    },
-                );
+                ask_for_member(ctx, event, zh);
                 return Ok(());
             };
             let count = m.ladder.count(ctx, &chat.adapter, group, &user).await?;
@@ -202,6 +188,16 @@ fn message_author(event: &Event) -> String {
         .sender()
         .map(|s: &Sender| s.id.to_string())
         .unwrap_or_default()
+}
+
+/// Ask an admin whose command names no member to name one.
+fn ask_for_member(ctx: &Ctx<'_>, event: &Event, zh: bool) {
+    let text = if zh {
+        "请回复或写出成员 id"
+    } else {
+        "reply to a member's message or name their id"
+    };
+    ctx.reply(event, text);
 }
 
 #[cfg(test)]
