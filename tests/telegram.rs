@@ -5,9 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use serde_json::json;
 
-use crate::fakes::telegram::{FakeTelegram, TOKEN, ok_send_with};
+use crate::behaviour::{self, Member, Peer, Said};
+use crate::fakes::telegram::{Call, FakeTelegram, TOKEN, ok_send_with};
 use crate::util::{self, Running};
 
 const GROUP: i64 = -1001234;
@@ -465,4 +467,97 @@ async fn an_action_retried_while_the_api_is_down_is_delivered_once_after() {
         .filter(|c| ok_send_with(c, "Refunds take 3 days."))
         .count();
     assert_eq!(delivered, 1);
+}
+
+/// The Telegram fake as a peer of the shared behaviour suite.
+struct TelegramPeer {
+    fake: FakeTelegram,
+}
+
+impl TelegramPeer {
+    fn user(member: Member) -> i64 {
+        match member {
+            Member::Ann => 42,
+            Member::Bob => 43,
+            Member::Cat => 44,
+        }
+    }
+
+    fn ok_calls(&self, method: &str) -> Vec<Call> {
+        self.fake
+            .calls_of(method)
+            .into_iter()
+            .filter(|c| c.status == 200 && c.body["chat_id"] == json!(GROUP))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Peer for TelegramPeer {
+    fn adapter_config(&self) -> String {
+        format!(
+            "{{kind: telegram, token: \"{TOKEN}\", api_base: \"{}\", poll_timeout: 2s}}",
+            self.fake.api_base()
+        )
+    }
+
+    async fn post(&mut self, member: Member, text: &str) -> String {
+        self.fake
+            .push_message(GROUP, Self::user(member), &format!("{member:?}"), text)
+            .to_string()
+    }
+
+    async fn said(&self) -> Vec<Said> {
+        self.ok_calls("sendMessage")
+            .into_iter()
+            .map(|c| Said {
+                text: c.body["text"].as_str().unwrap_or_default().to_owned(),
+                reply_to: c.body["reply_parameters"]["message_id"]
+                    .as_i64()
+                    .map(|id| id.to_string()),
+            })
+            .collect()
+    }
+
+    async fn deleted(&self) -> Vec<String> {
+        self.ok_calls("deleteMessage")
+            .into_iter()
+            .filter_map(|c| c.body["message_id"].as_i64().map(|id| id.to_string()))
+            .collect()
+    }
+
+    async fn muted(&self) -> Vec<(Member, u64)> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        self.ok_calls("restrictChatMember")
+            .into_iter()
+            .filter(|c| c.body["permissions"]["can_send_messages"] == json!(false))
+            .filter_map(|c| {
+                let member = [Member::Ann, Member::Bob, Member::Cat]
+                    .into_iter()
+                    .find(|m| c.body["user_id"] == json!(Self::user(*m)))?;
+                // until_date is absolute: round what is left up to the minute.
+                let left = c.body["until_date"].as_i64()? - now;
+                Some((member, (left.max(0) as u64).div_ceil(60) * 60))
+            })
+            .collect()
+    }
+
+    async fn go_down(&mut self) {
+        self.fake.stop().await;
+    }
+
+    async fn come_back(&mut self) {
+        self.fake.restart().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_behaviour_suite_passes_against_the_bot_api_fake() {
+    let mut peer = TelegramPeer {
+        fake: FakeTelegram::start().await,
+    };
+    behaviour::run(&mut peer).await;
 }
