@@ -30,6 +30,7 @@ mod faq;
 mod moderation;
 mod onebot;
 mod outbox;
+mod robots;
 mod simulate;
 mod storage;
 mod telegram;
