@@ -418,6 +418,9 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("FEISHU_SECRET_SH", "s")
             .env("DINGTALK_TOKEN_SH", "t")
             .env("DINGTALK_SECRET_SH", "SECs")
+            .env("FEISHU_APP_SECRET", "s")
+            .env("FEISHU_VERIFICATION_TOKEN", "t")
+            .env("FEISHU_ENCRYPT_KEY", "k")
             .output()
             .unwrap();
         assert!(
