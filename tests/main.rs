@@ -25,6 +25,7 @@ mod cli;
 mod config;
 mod crash;
 mod daemon;
+mod dingtalk;
 mod fakes;
 mod faq;
 mod feishu;

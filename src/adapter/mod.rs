@@ -7,6 +7,7 @@
 //! do and the outbox can pace what it can.
 
 mod console;
+pub mod dingtalk;
 pub mod feishu;
 pub mod http;
 pub mod memory;
@@ -18,6 +19,7 @@ pub mod webhook;
 pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
+pub use dingtalk::{DingTalkAdapter, DingTalkConfig};
 pub use feishu::{FeishuAdapter, FeishuConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
@@ -248,6 +250,7 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<WebhookConfig>(),
         builtin::<OneBotConfig>(),
         builtin::<FeishuConfig>(),
+        builtin::<DingTalkConfig>(),
         builtin::<RobotConfig<WeCom>>(),
         builtin::<RobotConfig<Feishu>>(),
         builtin::<RobotConfig<DingTalk>>(),

@@ -431,7 +431,7 @@ impl Coupons {
         text: String,
     ) -> Action {
         let dm = self.deliver == Deliver::Dm && ctx.capabilities(&chat.adapter).direct_message;
-        match &chat.group {
+        let action = match &chat.group {
             Some(group) if !dm => Action::Reply {
                 group: group.clone(),
                 reply_to: message.id.clone(),
@@ -441,7 +441,9 @@ impl Coupons {
                 to: Target::User(sender.id.clone()),
                 text,
             },
-        }
+        };
+        // Queued with the grant, so the runtime never fits it: do it here.
+        ctx.fitted(&chat.adapter, action)
     }
 
     async fn claim(

@@ -72,6 +72,18 @@ impl<'a> Ctx<'a> {
             .unwrap_or(Capabilities::ALL)
     }
 
+    /// `action` as `adapter` can carry it out: its fallback (a reply becomes
+    /// a post) when the platform cannot do it as asked. The runtime fits
+    /// actions asked for with [`Ctx::act`] itself; plugins that queue an
+    /// action with a store change (coupon grants) fit it with this first.
+    pub fn fitted(&self, adapter: &AdapterId, action: Action) -> Action {
+        let caps = self.capabilities(adapter);
+        if caps.supports(&action) {
+            return action;
+        }
+        caps.fallback(&action).unwrap_or(action)
+    }
+
     /// Ask for `action` through `adapter`, with an optional reason.
     pub fn act(&self, adapter: &AdapterId, action: Action, reason: Option<String>) {
         let out = Outgoing {
