@@ -193,7 +193,7 @@ async fn moderation_actions_become_action_frames_and_failures_outbox_decisions()
         "version": 11, "ws_url": fake.ws_url(), "access_token": TOKEN, "action_timeout": "1s"
     }))
     .unwrap();
-    let qq = std::sync::Arc::new(OneBotAdapter::new("qq".into(), config));
+    let qq = std::sync::Arc::new(OneBotAdapter::new("qq".into(), config).unwrap());
     let send = Action::Send {
         to: Target::Group(GROUP.to_string().into()),
         text: "hi".into(),

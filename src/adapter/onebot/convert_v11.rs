@@ -1,5 +1,6 @@
 //! Conversion between OneBot v11 frames and qunbot's [`Event`]s and
-//! [`Action`]s. Pure: no I/O, so every case is unit-tested here.
+//! [`Action`]s. Pure: no I/O, so every case is unit-tested here. The same
+//! shapes travel over WebSockets and HTTP.
 //!
 //! Events are read from `serde_json::Value`s (implementations differ in
 //! which fields they add); messages come as a segment array or as a string
@@ -10,19 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::Call;
 use crate::adapter::SendError;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, Target,
 };
-
-/// An action frame's name and params, before its `echo` is added.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) struct Call {
-    /// The OneBot action, such as `send_group_msg`.
-    pub(super) action: &'static str,
-    /// Its params.
-    pub(super) params: Value,
-}
 
 /// A numeric id as OneBot wants it (a number), or the string if it is not
 /// one (some implementations use string ids).
@@ -35,7 +28,7 @@ fn id(value: &str) -> Value {
 }
 
 /// A text segment.
-fn text_segment(text: &str) -> Value {
+pub(super) fn text_segment(text: &str) -> Value {
     json!({"type": "text", "data": {"text": text}})
 }
 
@@ -118,7 +111,7 @@ pub(super) fn outcome(response: &Value) -> Result<(), SendError> {
 }
 
 /// A number or string field as an id string.
-fn field_id(value: &Value) -> Option<String> {
+pub(super) fn field_id(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) if !s.is_empty() => Some(s.clone()),
