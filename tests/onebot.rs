@@ -14,9 +14,9 @@ use crate::behaviour::{self, Member, Peer, Said};
 use crate::fakes::onebot::{FakeOneBot, SECRET, TOKEN, Transport, reply_of, text_of};
 use crate::util::{self, Running};
 
-const GROUP: i64 = 123_456;
+pub const GROUP: i64 = 123_456;
 
-const BOT: &str = r#"
+pub const BOT: &str = r#"
 name: shop
 adapters: [qq]
 groups: ["*"]
@@ -46,7 +46,7 @@ fn config(dir: &Path, fake: &FakeOneBot, token: &str) {
     util::write_files(dir, &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
 }
 
-fn text(message: &str) -> serde_json::Value {
+pub fn text(message: &str) -> serde_json::Value {
     json!([{"type": "text", "data": {"text": message}}])
 }
 
