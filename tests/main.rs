@@ -15,7 +15,8 @@
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 //! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
-//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
+//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode;
+//!   the behaviour suite over v11 and v12, WebSocket and HTTP.
 //! - `onebot_http`: the OneBot HTTP transport: signed (v11) and token-checked (v12) events,
 //!   actions' refusals, retcodes and outages.
 //! - `onebot_v12`: OneBot v12 over WebSockets: its shapes end to end, the reverse subprotocol.
