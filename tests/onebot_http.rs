@@ -248,3 +248,43 @@ async fn v12_http_actions_map_retcode_ranges() {
     assert!(matches!(wx.execute(&send).await, Err(SendError::RetryAfter(_))));
     fake.stop().await;
 }
+
+#[test]
+fn bad_onebot_options_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "\
+http: {listen: 127.0.0.1:0}
+adapters:
+  qq:
+    kind: onebot
+    version: 13
+    http_url: ftp://127.0.0.1
+    path: onebot
+  wx:
+    kind: onebot
+    version: 12
+    ws_url: ws://127.0.0.1:1
+    secret: x
+";
+    util::write_files(dir.path(), &[("config.yaml", config)]);
+    let prefix = format!("{}/", dir.path().display());
+    let errors: Vec<String> = qunbot::config::load(
+        &dir.path().join("config.yaml"),
+        &qunbot::registry::Registry::builtin(),
+    )
+    .err()
+    .expect("errors")
+    .iter()
+    .map(|e| e.to_string().replacen(&prefix, "", 1))
+    .collect();
+    let expected = [
+        "config.yaml:5:14: OneBot version must be 11 or 12",
+        "config.yaml:6:15: http_url must start with http:// or https://",
+        "config.yaml:7:11: path must start with /",
+        "config.yaml:12:13: secret signs v11 HTTP events only",
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:?}");
+    for (error, expected) in errors.iter().zip(expected) {
+        assert!(error.starts_with(expected), "{errors:?}");
+    }
+}
