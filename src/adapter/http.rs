@@ -80,6 +80,21 @@ pub fn send_error(failure: Failure<'_>) -> SendError {
     }
 }
 
+/// The [`SendError`] of a platform's non-success `response`: its status,
+/// `Retry-After` and the start of its body (for logs) through
+/// [`send_error`].
+pub async fn status_error(response: reqwest::Response) -> SendError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let description: String = text.chars().take(200).collect();
+    send_error(Failure::Status {
+        status,
+        retry_after,
+        description: &description,
+    })
+}
+
 /// A transport error in words, without its URL (tokens live in URLs).
 pub fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {

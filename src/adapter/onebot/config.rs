@@ -117,7 +117,7 @@ impl OneBotConfig {
             },
             (Some(url), None, _) => Transport::Forward { url: url.clone() },
             (None, None, path) => Transport::Reverse {
-                path: path.clone().unwrap_or_default(),
+                path: path.clone().unwrap_or_else(|| format!("/onebot/{id}")),
             },
         }
     }

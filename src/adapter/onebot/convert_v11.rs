@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::Call;
+use super::convert::{field_id, membership, segments_text, text_segment};
 use crate::adapter::SendError;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, Target,
@@ -25,11 +26,6 @@ fn id(value: &str) -> Value {
         .parse::<i64>()
         .map(Value::from)
         .unwrap_or_else(|_| Value::from(value))
-}
-
-/// A text segment.
-pub(super) fn text_segment(text: &str) -> Value {
-    json!({"type": "text", "data": {"text": text}})
 }
 
 /// The action frame that carries out `action`.
@@ -110,15 +106,6 @@ pub(super) fn outcome(response: &Value) -> Result<(), SendError> {
     }
 }
 
-/// A number or string field as an id string.
-pub(super) fn field_id(value: &Value) -> Option<String> {
-    match value {
-        Value::Number(n) => Some(n.to_string()),
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
 /// The event's time (`time`, Unix seconds), or now.
 fn time(frame: &Value) -> DateTime<Utc> {
     frame["time"]
@@ -131,19 +118,7 @@ fn time(frame: &Value) -> DateTime<Utc> {
 pub(super) fn message_text(message: &Value) -> (String, Option<MessageId>) {
     match message {
         Value::String(s) => cq_text(s),
-        Value::Array(segments) => {
-            let mut text = String::new();
-            let mut reply = None;
-            for segment in segments {
-                let data = &segment["data"];
-                match segment["type"].as_str() {
-                    Some("text") => text.push_str(data["text"].as_str().unwrap_or_default()),
-                    Some("reply") => reply = field_id(&data["id"]).map(MessageId),
-                    _ => {}
-                }
-            }
-            (text, reply)
-        }
+        Value::Array(segments) => segments_text(segments, "id"),
         _ => (String::new(), None),
     }
 }
@@ -246,19 +221,14 @@ pub(super) fn event(adapter: &AdapterId, frame: &Value) -> Option<Event> {
             if !matches!(notice, "group_increase" | "group_decrease") {
                 return None;
             }
-            let user = field_id(&frame["user_id"])?;
-            let chat = Chat {
-                adapter: adapter.clone(),
-                group: Some(GroupId(field_id(&frame["group_id"])?)),
-            };
-            let mut member = Sender::member(user.clone());
-            member.is_bot = self_id.as_deref() == Some(user.as_str());
-            let kind = if notice == "group_increase" {
-                EventKind::Join { chat, member }
-            } else {
-                EventKind::Leave { chat, member }
-            };
-            Some(Event { at, kind })
+            Some(membership(
+                at,
+                adapter,
+                field_id(&frame["group_id"])?,
+                field_id(&frame["user_id"])?,
+                self_id.as_deref(),
+                notice == "group_increase",
+            ))
         }
         _ => None,
     }

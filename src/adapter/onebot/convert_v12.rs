@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::Call;
-use super::convert_v11::{field_id, text_segment};
+use super::convert::{field_id, membership, segments_text, text_segment};
 use crate::adapter::SendError;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, Target,
@@ -108,17 +108,7 @@ pub(super) fn message_text(frame: &Value) -> (String, Option<MessageId>) {
         let alt = frame["alt_message"].as_str().unwrap_or_default();
         return (alt.to_owned(), None);
     };
-    let mut text = String::new();
-    let mut reply = None;
-    for segment in segments {
-        let data = &segment["data"];
-        match segment["type"].as_str() {
-            Some("text") => text.push_str(data["text"].as_str().unwrap_or_default()),
-            Some("reply") => reply = field_id(&data["message_id"]).map(MessageId),
-            _ => {}
-        }
-    }
-    (text, reply)
+    segments_text(segments, "message_id")
 }
 
 /// The bot's own `self.user_id`, if the frame names it.
@@ -171,19 +161,14 @@ pub(super) fn event(adapter: &AdapterId, frame: &Value) -> Option<Event> {
             if !matches!(detail, "group_member_increase" | "group_member_decrease") {
                 return None;
             }
-            let user = field_id(&frame["user_id"])?;
-            let chat = Chat {
-                adapter: adapter.clone(),
-                group: Some(GroupId(field_id(&frame["group_id"])?)),
-            };
-            let mut member = Sender::member(user.clone());
-            member.is_bot = own.as_deref() == Some(user.as_str());
-            let kind = if detail == "group_member_increase" {
-                EventKind::Join { chat, member }
-            } else {
-                EventKind::Leave { chat, member }
-            };
-            Some(Event { at, kind })
+            Some(membership(
+                at,
+                adapter,
+                field_id(&frame["group_id"])?,
+                field_id(&frame["user_id"])?,
+                own.as_deref(),
+                detail == "group_member_increase",
+            ))
         }
         _ => None,
     }

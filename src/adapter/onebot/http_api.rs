@@ -51,21 +51,13 @@ impl OneBotAdapter {
             .send()
             .await
             .map_err(|e| http::send_error(Failure::Transport(&e)))?;
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .json::<Value>()
-                .await
-                .map_err(|e| http::send_error(Failure::Transport(&e)));
+        if !response.status().is_success() {
+            return Err(http::status_error(response).await);
         }
-        let retry_after = http::retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        let description: String = text.chars().take(200).collect();
-        Err(http::send_error(Failure::Status {
-            status: status.as_u16(),
-            retry_after,
-            description: &description,
-        }))
+        response
+            .json::<Value>()
+            .await
+            .map_err(|e| http::send_error(Failure::Transport(&e)))
     }
 
     /// The route events are POSTed to: checked (v11 signature, v12 token

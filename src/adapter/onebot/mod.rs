@@ -5,7 +5,8 @@
 //! - `config.rs`: [`OneBotConfig`], the `kind: onebot` options, and the
 //!   version and transport they select.
 //! - `convert_v11.rs`, `convert_v12.rs`: event frames → events, actions →
-//!   action requests, responses → outcomes (pure), one file per version.
+//!   action requests, responses → outcomes (pure), one file per version;
+//!   `convert.rs` what they share.
 //! - `socket.rs`: the WebSocket transports (forward: the shared
 //!   [`crate::adapter::ws`] reconnect loop; reverse: a route on the
 //!   daemon's listener), actions matched to answers by `echo`.
@@ -17,6 +18,7 @@
 //! retries it; events are handed to the runtime as they arrive.
 
 mod config;
+mod convert;
 mod convert_v11;
 mod convert_v12;
 mod http_api;

@@ -141,17 +141,9 @@ impl Adapter for WebhookAdapter {
             .send()
             .await
             .map_err(|e| http::send_error(Failure::Transport(&e)))?;
-        let status = response.status();
-        if status.is_success() {
+        if response.status().is_success() {
             return Ok(());
         }
-        let retry_after = http::retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        let description: String = text.chars().take(200).collect();
-        Err(http::send_error(Failure::Status {
-            status: status.as_u16(),
-            retry_after,
-            description: &description,
-        }))
+        Err(http::status_error(response).await)
     }
 }
