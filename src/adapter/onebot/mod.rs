@@ -140,6 +140,17 @@ impl OneBotAdapter {
         })
     }
 
+    /// Whether requests on the daemon's route must prove they come from
+    /// the implementation (forward WebSockets serve no route).
+    fn verifies_senders(&self) -> bool {
+        let token = self.config.access_token.as_deref().is_some_and(|t| !t.is_empty());
+        match (&self.transport, self.version) {
+            (Transport::Forward { .. }, _) => true,
+            (Transport::Http { .. }, Version::V11) => self.config.secret.is_some(),
+            _ => token,
+        }
+    }
+
     /// The frame converter of this adapter.
     fn converter(&self) -> Converter {
         Converter {
@@ -228,6 +239,10 @@ impl Adapter for OneBotAdapter {
     }
 
     async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
+        if !self.verifies_senders() {
+            tracing::warn!(adapter = %self.id,
+                "anyone who can reach the OneBot route can post events: set access_token (or secret for v11 HTTP)");
+        }
         match &self.transport {
             Transport::Forward { url } => {
                 self.forward(url, events, shutdown).await;
@@ -297,6 +312,20 @@ mod tests {
             !text.contains("TOPSECRET") && !text.contains("SIGNSECRET"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn routes_without_a_secret_or_token_are_flagged() {
+        let adapter = |options: Value| {
+            let config: OneBotConfig = serde_json::from_value(options).unwrap();
+            OneBotAdapter::new("qq".into(), config).unwrap()
+        };
+        let http = "http://127.0.0.1:1";
+        assert!(!adapter(json!({"version": 11, "http_url": http, "access_token": "t"})).verifies_senders());
+        assert!(adapter(json!({"version": 11, "http_url": http, "secret": "s"})).verifies_senders());
+        assert!(!adapter(json!({"version": 12, "http_url": http, "secret": "s"})).verifies_senders());
+        assert!(adapter(json!({"version": 12, "path": "/ob", "access_token": "t"})).verifies_senders());
+        assert!(adapter(json!({"version": 12, "ws_url": "ws://127.0.0.1:1"})).verifies_senders());
     }
 
     #[test]
