@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::RawQuery;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha1::Sha1;
 
 use super::config::Version;
@@ -88,21 +88,6 @@ impl OneBotAdapter {
             },
         );
         Route { path, handler }
-    }
-
-    /// An action request body (v12; WebSockets add the `echo`), naming the
-    /// bot (`self`) once an event has told which one it is.
-    pub(super) fn request(&self, call: &Call, echo: Option<&str>) -> Value {
-        let mut body = json!({"action": call.action, "params": call.params});
-        if let Some(echo) = echo {
-            body["echo"] = json!(echo);
-        }
-        if self.version == Version::V12 {
-            if let Some(own) = self.own.lock().unwrap_or_else(|e| e.into_inner()).clone() {
-                body["self"] = own;
-            }
-        }
-        body
     }
 }
 

@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use axum::extract::Query;
 use axum::http::HeaderMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -173,6 +173,21 @@ impl OneBotAdapter {
         }
     }
 
+    /// An action request body (v12 HTTP; WebSockets add the `echo`), naming the
+    /// bot (`self`) once an event has told which one it is.
+    fn request(&self, call: &Call, echo: Option<&str>) -> Value {
+        let mut body = json!({"action": call.action, "params": call.params});
+        if let Some(echo) = echo {
+            body["echo"] = json!(echo);
+        }
+        if self.version == Version::V12 {
+            if let Some(own) = self.own.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+                body["self"] = own;
+            }
+        }
+        body
+    }
+
     /// What a response means, by this version's retcodes.
     fn outcome(&self, response: &Value) -> Result<(), SendError> {
         match self.version {
@@ -284,7 +299,6 @@ impl Adapter for OneBotAdapter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn the_token_is_taken_from_the_header_or_the_query() {
