@@ -422,6 +422,7 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("FEISHU_VERIFICATION_TOKEN", "t")
             .env("FEISHU_ENCRYPT_KEY", "k")
             .env("DINGTALK_APP_SECRET", "s")
+            .env("ONEBOT_SECRET", "s1gn")
             .output()
             .unwrap();
         assert!(

@@ -10,12 +10,16 @@
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
-//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11).
+//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11 and v12).
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 //! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
-//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
+//!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode;
+//!   the behaviour suite over v11 and v12, WebSocket and HTTP.
+//! - `onebot_http`: the OneBot HTTP transport: signed (v11) and token-checked (v12) events,
+//!   actions' refusals, retcodes and outages.
+//! - `onebot_v12`: OneBot v12 over WebSockets: its shapes end to end, the reverse subprotocol.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -31,6 +35,8 @@ mod faq;
 mod feishu;
 mod moderation;
 mod onebot;
+mod onebot_http;
+mod onebot_v12;
 mod outbox;
 mod robots;
 mod simulate;

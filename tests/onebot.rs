@@ -1,18 +1,22 @@
 //! The OneBot v11 adapter end to end: the real daemon (`runtime::run`)
 //! connected over the forward WebSocket to the fake implementation
 //! (tests/fakes/onebot.rs), with a bot using `autoreply`, `coupons` and
-//! `welcome`.
+//! `welcome`; and the behaviour suite for every version and transport
+//! (`OneBotPeer`). HTTP mode: tests/onebot_http.rs; v12: tests/onebot_v12.rs.
 
+use std::net::SocketAddr;
 use std::path::Path;
 
+use async_trait::async_trait;
 use serde_json::json;
 
-use crate::fakes::onebot::{FakeOneBot, TOKEN, text_of};
+use crate::behaviour::{self, Member, Peer, Said};
+use crate::fakes::onebot::{FakeOneBot, SECRET, TOKEN, Transport, reply_of, text_of};
 use crate::util::{self, Running};
 
-const GROUP: i64 = 123_456;
+pub const GROUP: i64 = 123_456;
 
-const BOT: &str = r#"
+pub const BOT: &str = r#"
 name: shop
 adapters: [qq]
 groups: ["*"]
@@ -42,7 +46,7 @@ fn config(dir: &Path, fake: &FakeOneBot, token: &str) {
     util::write_files(dir, &[("config.yaml", &config), ("bots/shop.yaml", BOT)]);
 }
 
-fn text(message: &str) -> serde_json::Value {
+pub fn text(message: &str) -> serde_json::Value {
     json!([{"type": "text", "data": {"text": message}}])
 }
 
@@ -193,7 +197,7 @@ async fn moderation_actions_become_action_frames_and_failures_outbox_decisions()
         "version": 11, "ws_url": fake.ws_url(), "access_token": TOKEN, "action_timeout": "1s"
     }))
     .unwrap();
-    let qq = std::sync::Arc::new(OneBotAdapter::new("qq".into(), config));
+    let qq = std::sync::Arc::new(OneBotAdapter::new("qq".into(), config).unwrap());
     let send = Action::Send {
         to: Target::Group(GROUP.to_string().into()),
         text: "hi".into(),
@@ -349,4 +353,178 @@ async fn a_spam_message_is_deleted_and_its_sender_muted() {
     );
     daemon.stop().await;
     fake.stop().await;
+}
+
+/// The fake as a behaviour-suite peer, for one version and transport.
+pub struct OneBotPeer {
+    /// The implementation.
+    pub fake: FakeOneBot,
+    /// `11` or `12`.
+    version: u32,
+    /// WebSocket or HTTP.
+    transport: Transport,
+}
+
+impl OneBotPeer {
+    /// A fresh fake of `version` over `transport`.
+    pub async fn start(version: u32, transport: Transport) -> OneBotPeer {
+        OneBotPeer {
+            fake: FakeOneBot::start_with(version, transport).await,
+            version,
+            transport,
+        }
+    }
+
+    fn user(member: Member) -> i64 {
+        match member {
+            Member::Ann => 42,
+            Member::Bob => 43,
+            Member::Cat => 44,
+        }
+    }
+
+    /// Answered actions named `v11` or `v12` (by version) in the test group.
+    fn answered(&self, v11: &str, v12: &str) -> Vec<serde_json::Value> {
+        let name = if self.version == 12 { v12 } else { v11 };
+        self.fake
+            .actions()
+            .into_iter()
+            .filter(|r| r.answered && r.action == name)
+            .map(|r| r.params)
+            .collect()
+    }
+}
+
+/// An id param (a v11 number or a v12 string) as a string.
+fn id_string(value: &serde_json::Value) -> String {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string())
+}
+
+#[async_trait]
+impl Peer for OneBotPeer {
+    fn adapter_config(&self) -> String {
+        match self.transport {
+            Transport::Ws => format!(
+                "{{kind: onebot, version: {}, ws_url: \"{}\", access_token: \"{TOKEN}\", action_timeout: 3s}}",
+                self.version,
+                self.fake.ws_url()
+            ),
+            Transport::Http => {
+                let secret = if self.version == 11 {
+                    format!(", secret: \"{SECRET}\"")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{{kind: onebot, version: {}, http_url: \"{}\", access_token: \"{TOKEN}\"{secret}, action_timeout: 3s}}",
+                    self.version,
+                    self.fake.http_url()
+                )
+            }
+        }
+    }
+
+    fn extra_config(&self) -> String {
+        match self.transport {
+            Transport::Ws => String::new(),
+            Transport::Http => "http: {listen: 127.0.0.1:0}\n".into(),
+        }
+    }
+
+    fn can_mute(&self) -> bool {
+        self.version == 11
+    }
+
+    async fn daemon_started(&mut self, http: Option<SocketAddr>) {
+        if let (Transport::Http, Some(addr)) = (self.transport, http) {
+            let credential = if self.version == 11 { SECRET } else { TOKEN };
+            let url = format!("http://{addr}/onebot/{}", behaviour::ADAPTER);
+            self.fake.set_webhook(&url, credential);
+        }
+    }
+
+    async fn post(&mut self, member: Member, text: &str) -> String {
+        self.fake
+            .push_group_message(
+                GROUP,
+                Self::user(member),
+                "member",
+                json!([{"type": "text", "data": {"text": text}}]),
+            )
+            .to_string()
+    }
+
+    async fn said(&self) -> Vec<Said> {
+        self.answered("send_group_msg", "send_message")
+            .into_iter()
+            .filter(|p| id_string(&p["group_id"]) == GROUP.to_string())
+            .map(|p| Said {
+                text: text_of(&p["message"]),
+                reply_to: reply_of(&p["message"]),
+            })
+            .collect()
+    }
+
+    async fn deleted(&self) -> Vec<String> {
+        self.answered("delete_msg", "delete_message")
+            .iter()
+            .map(|p| id_string(&p["message_id"]))
+            .collect()
+    }
+
+    async fn muted(&self) -> Vec<(Member, u64)> {
+        self.answered("set_group_ban", "set_group_ban")
+            .iter()
+            .filter_map(|p| {
+                let member = [Member::Ann, Member::Bob, Member::Cat]
+                    .into_iter()
+                    .find(|m| p["user_id"] == json!(Self::user(*m)))?;
+                let seconds = p["duration"].as_u64().filter(|d| *d > 0)?;
+                Some((member, seconds))
+            })
+            .collect()
+    }
+
+    async fn go_down(&mut self) {
+        self.fake.kill().await;
+    }
+
+    async fn come_back(&mut self) {
+        self.fake.restart().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_behaviour_suite_passes_over_v11_forward_websocket() {
+    let mut peer = OneBotPeer::start(11, Transport::Ws).await;
+    behaviour::run(&mut peer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_behaviour_suite_passes_over_v11_http() {
+    let mut peer = OneBotPeer::start(11, Transport::Http).await;
+    behaviour::run(&mut peer).await;
+    // Every event was signed and taken.
+    assert!(
+        peer.fake.pushes().iter().all(|s| *s == 204),
+        "{:?}",
+        peer.fake.pushes()
+    );
+}
+
+/// v12 has no mute: this needs the runtime's soft-mute fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_behaviour_suite_passes_over_v12_forward_websocket() {
+    let mut peer = OneBotPeer::start(12, Transport::Ws).await;
+    behaviour::run(&mut peer).await;
+}
+
+/// v12 has no mute: this needs the runtime's soft-mute fallback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_behaviour_suite_passes_over_v12_http() {
+    let mut peer = OneBotPeer::start(12, Transport::Http).await;
+    behaviour::run(&mut peer).await;
 }

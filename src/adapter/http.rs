@@ -9,10 +9,12 @@
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::SendError;
+use super::{EventSink, SendError};
 use crate::error::BoxError;
+use crate::event::Event;
 
 /// How long a connection attempt may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +80,21 @@ pub fn send_error(failure: Failure<'_>) -> SendError {
     }
 }
 
+/// The [`SendError`] of a platform's non-success `response`: its status,
+/// `Retry-After` and the start of its body (for logs) through
+/// [`send_error`].
+pub async fn status_error(response: reqwest::Response) -> SendError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let description: String = text.chars().take(200).collect();
+    send_error(Failure::Status {
+        status,
+        retry_after,
+        description: &description,
+    })
+}
+
 /// A transport error in words, without its URL (tokens live in URLs).
 pub fn describe(error: &reqwest::Error) -> String {
     let kind = if error.is_timeout() {
@@ -113,6 +130,43 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// A webhook adapter's receive loop: hand what its route queued to the
+/// runtime until `shutdown`, then close the queue (the route then answers
+/// 503 and the platform sends again) and hand over what it still holds.
+pub async fn relay(mut queue: mpsc::Receiver<Event>, events: EventSink, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            event = queue.recv() => match event {
+                Some(event) => {
+                    if events.send(event).await.is_err() {
+                        return;
+                    }
+                }
+                None => return,
+            },
+            () = shutdown.cancelled() => break,
+        }
+    }
+    queue.close();
+    while let Some(event) = queue.recv().await {
+        if events.send(event).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Lowercase or uppercase hex to bytes (signature headers); `None` if it
+/// is not hex.
+pub fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Exponential waits with a cap between attempts of a receive loop;

@@ -2,7 +2,7 @@
 //!
 //! - `dingtalk`: DingTalk's Open API and signed robot callbacks.
 //! - `feishu`: the Feishu Open Platform (Open API, encrypted event callbacks).
-//! - `onebot`: a OneBot v11 implementation (forward WebSocket, disconnects).
+//! - `onebot`: a OneBot v11 or v12 implementation (WebSockets or HTTP, signatures, disconnects).
 //! - `robots`: the WeCom, Feishu and DingTalk group robots' webhooks.
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
 

@@ -1,15 +1,28 @@
-//! A fake OneBot v11 implementation (NapCat/Lagrange stand-in) serving the
-//! forward WebSocket on 127.0.0.1: pushes event frames, answers action
-//! frames as the real ones do (`{"status","retcode","data","echo"}`),
-//! checks the access token on the upgrade, and can close the connection
-//! on an action (a disconnect mid-run).
+//! A fake OneBot implementation (NapCat/Lagrange for v11, ComWeChat-like
+//! for v12) on 127.0.0.1, speaking either version over the forward
+//! WebSocket (and connecting to the daemon's reverse WebSocket) or HTTP:
+//!
+//! - pushes event frames (v11 `post_type`, v12 `type`/`detail_type` with
+//!   string ids and `self`), or in HTTP mode POSTs them to the daemon's
+//!   route signed as the real ones sign them (v11 `X-Signature:
+//!   sha1=HMAC`, v12 `Authorization: Bearer` with `X-OneBot-Version: 12`
+//!   and `X-Impl`), retrying while the daemon does not answer;
+//! - answers action frames as the real ones do (`{"status", "retcode",
+//!   "data", "message", "echo"}`; v12 refuses actions outside its core
+//!   standard with 10002 and numeric ids with 10003), and in HTTP mode
+//!   serves `POST /{action}` (v11: 401 without the token, 403 with a wrong
+//!   one) or `POST /` (v12: 401, 415 without JSON);
+//! - checks the access token on the upgrade and can close the connection
+//!   on an action (a disconnect mid-run), or be killed and restarted.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::http::{HeaderMap, StatusCode};
 use futures_util::{SinkExt, StreamExt};
+use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -21,8 +34,29 @@ use tokio_util::task::TaskTracker;
 /// The access token the fake expects.
 pub const TOKEN: &str = "onebot-test-token";
 
-/// The QQ account the fake plays.
+/// The v11 HTTP `secret` events are signed with.
+pub const SECRET: &str = "onebot-test-secret";
+
+/// The account the fake plays.
 pub const SELF_ID: i64 = 10_000;
+
+/// The actions of v12's core standard the fake implements.
+const V12_ACTIONS: [&str; 5] = [
+    "send_message",
+    "delete_message",
+    "get_status",
+    "get_version",
+    "get_self_info",
+];
+
+/// How the fake talks to the daemon.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A WebSocket server (and reverse connections on request).
+    Ws,
+    /// An HTTP API server; events POSTed to the daemon's route.
+    Http,
+}
 
 /// One action frame the fake received.
 #[derive(Clone, Debug)]
@@ -37,9 +71,12 @@ pub struct Received {
 }
 
 /// What the fake's connections share.
-#[derive(Default)]
 struct State {
-    /// Events waiting for a connection.
+    /// `11` or `12`.
+    version: u32,
+    /// WebSocket or HTTP.
+    transport: Transport,
+    /// Events waiting for a connection (or to be POSTed).
     events: Mutex<VecDeque<Value>>,
     /// Actions received, in order.
     actions: Mutex<Vec<Received>>,
@@ -51,12 +88,27 @@ struct State {
     connections: Mutex<usize>,
     /// Connections that ended.
     closed: Mutex<usize>,
-    /// Upgrades refused (token wrong).
+    /// Upgrades or HTTP requests refused (token wrong).
     refused: Mutex<usize>,
+    /// HTTP mode: the daemon's event route and the secret (v11) or token
+    /// (v12) to present there.
+    webhook: Mutex<Option<(String, String)>>,
+    /// HTTP mode: the status of every event POST the daemon answered.
+    pushes: Mutex<Vec<u16>>,
     /// Wakes the connection (new event) and waiters (new action).
     changed: Notify,
     /// The last message id handed out.
     next_message_id: Mutex<i64>,
+}
+
+/// What the fake does with one action request.
+enum Reply {
+    /// Close the connection without answering.
+    Close,
+    /// Never answer.
+    Silent,
+    /// Answer with this response (without `echo`).
+    Answer(Value),
 }
 
 /// The fake implementation, listening until stopped; [`FakeOneBot::kill`] and
@@ -70,12 +122,30 @@ pub struct FakeOneBot {
 }
 
 impl FakeOneBot {
-    /// Listen on an ephemeral 127.0.0.1 port.
+    /// A v11 WebSocket server on an ephemeral 127.0.0.1 port.
     pub async fn start() -> FakeOneBot {
+        Self::start_with(11, Transport::Ws).await
+    }
+
+    /// A fake of OneBot `version` (11 or 12) serving `transport`.
+    pub async fn start_with(version: u32, transport: Transport) -> FakeOneBot {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(State::default());
-        *state.next_message_id.lock().unwrap() = 1000;
+        let state = Arc::new(State {
+            version,
+            transport,
+            events: Mutex::default(),
+            actions: Mutex::default(),
+            close_on: Mutex::default(),
+            fail_on: Mutex::default(),
+            connections: Mutex::default(),
+            closed: Mutex::default(),
+            refused: Mutex::default(),
+            webhook: Mutex::default(),
+            pushes: Mutex::default(),
+            changed: Notify::new(),
+            next_message_id: Mutex::new(1000),
+        });
         let (stop, tracker) = listen(listener, state.clone());
         FakeOneBot {
             addr,
@@ -102,21 +172,34 @@ impl FakeOneBot {
     }
 
     /// Reverse mode: connect to the daemon at `url` as the implementation
-    /// does (the token as `Authorization: Bearer`, or none); `false` if the
-    /// upgrade was refused. The connection is served until `stop`.
+    /// does (the token as `Authorization: Bearer`, or none; v12 names
+    /// `12.fake` as the subprotocol); `false` if the upgrade was refused.
+    /// The connection is served until `stop`.
     pub async fn connect_reverse(&self, url: &str, token: Option<&str>) -> bool {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("x-self-id", SELF_ID.into());
+        if self.state.version == 12 {
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", "12.fake".parse().unwrap());
+        }
         if let Some(token) = token {
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
-        let Ok((ws, _)) = tokio_tungstenite::connect_async(request).await else {
+        let Ok((ws, response)) = tokio_tungstenite::connect_async(request).await else {
             *self.state.refused.lock().unwrap() += 1;
             return false;
         };
+        if self.state.version == 12 {
+            assert_eq!(
+                response.headers().get("sec-websocket-protocol").unwrap(),
+                "12.fake",
+                "the daemon echoes the subprotocol"
+            );
+        }
         *self.state.connections.lock().unwrap() += 1;
         let (state, stop) = (self.state.clone(), self.stop.clone());
         self.tracker.spawn(connection(ws, state, stop));
@@ -128,25 +211,64 @@ impl FakeOneBot {
         format!("ws://{}", self.addr)
     }
 
-    /// Push a group message from `user`; returns its message id.
+    /// The HTTP API URL to configure as `http_url`.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// HTTP mode: POST events to `url`, signed with (v11) or carrying (v12)
+    /// `credential`.
+    pub fn set_webhook(&self, url: &str, credential: &str) {
+        *self.state.webhook.lock().unwrap() = Some((url.into(), credential.into()));
+        self.state.changed.notify_waiters();
+    }
+
+    /// HTTP mode: the statuses the daemon answered event POSTs with.
+    pub fn pushes(&self) -> Vec<u16> {
+        self.state.pushes.lock().unwrap().clone()
+    }
+
+    /// Push a group message from `user` (`role` is v11's `sender.role`;
+    /// v12 has none); returns its message id.
     pub fn push_group_message(&self, group: i64, user: i64, role: &str, message: Value) -> i64 {
         let id = self.next_id();
-        self.push(json!({
-            "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "message",
-            "message_type": "group", "sub_type": "normal", "message_id": id,
-            "group_id": group, "user_id": user, "message": message, "font": 0,
-            "sender": {"user_id": user, "nickname": format!("user{user}"), "card": "", "role": role},
-        }));
+        let frame = if self.state.version == 12 {
+            json!({
+                "id": format!("event-{id}"), "time": 1_700_000_000.25, "type": "message",
+                "detail_type": "group", "sub_type": "", "message_id": id.to_string(),
+                "message": message, "alt_message": text_of(&message),
+                "group_id": group.to_string(), "user_id": user.to_string(),
+                "self": {"platform": "wechat", "user_id": SELF_ID.to_string()},
+            })
+        } else {
+            json!({
+                "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "message",
+                "message_type": "group", "sub_type": "normal", "message_id": id,
+                "group_id": group, "user_id": user, "message": message, "font": 0,
+                "sender": {"user_id": user, "nickname": format!("user{user}"), "card": "", "role": role},
+            })
+        };
+        self.push(frame);
         id
     }
 
-    /// Push a notice such as `group_increase`.
+    /// Push a notice such as `group_increase` (v12: `group_member_increase`).
     pub fn push_notice(&self, notice: &str, group: i64, user: i64) {
-        self.push(json!({
-            "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "notice",
-            "notice_type": notice, "sub_type": "approve", "group_id": group,
-            "user_id": user, "operator_id": 1,
-        }));
+        let frame = if self.state.version == 12 {
+            let detail = notice.replace("group_", "group_member_");
+            json!({
+                "id": "notice", "time": 1_700_000_000.0, "type": "notice", "detail_type": detail,
+                "sub_type": "join", "group_id": group.to_string(), "user_id": user.to_string(),
+                "operator_id": "1", "self": {"platform": "wechat", "user_id": SELF_ID.to_string()},
+            })
+        } else {
+            json!({
+                "time": 1_700_000_000, "self_id": SELF_ID, "post_type": "notice",
+                "notice_type": notice, "sub_type": "approve", "group_id": group,
+                "user_id": user, "operator_id": 1,
+            })
+        };
+        self.push(frame);
     }
 
     fn push(&self, frame: Value) {
@@ -160,7 +282,8 @@ impl FakeOneBot {
         *id
     }
 
-    /// Close the connection instead of answering the next `action`.
+    /// Close the connection instead of answering the next `action` (HTTP:
+    /// answer 503, as a proxy in front of a restarting implementation).
     pub fn close_on_next(&self, action: &str) {
         self.state.close_on.lock().unwrap().push_back(action.into());
     }
@@ -190,7 +313,7 @@ impl FakeOneBot {
         *self.state.closed.lock().unwrap()
     }
 
-    /// Connections refused (wrong or missing token).
+    /// Connections or HTTP requests refused (wrong or missing token).
     pub fn refused(&self) -> usize {
         *self.state.refused.lock().unwrap()
     }
@@ -245,10 +368,32 @@ pub fn text_of(message: &Value) -> String {
         .collect()
 }
 
-/// Accept connections on `listener` until the returned token fires.
+/// The answered message's id of a segment array (v11 `reply.id`, v12
+/// `reply.message_id`), as a string.
+pub fn reply_of(message: &Value) -> Option<String> {
+    let reply = message.as_array()?.iter().find(|s| s["type"] == "reply")?;
+    let id = &reply["data"];
+    match id.get("message_id").or_else(|| id.get("id"))? {
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Serve `listener` until the returned token fires.
 fn listen(listener: TcpListener, state: Arc<State>) -> (CancellationToken, TaskTracker) {
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
+    if state.transport == Transport::Http {
+        let router = http_router(state.clone(), stop.clone());
+        let st = stop.clone();
+        tracker.spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(st.cancelled_owned())
+                .await;
+        });
+        tracker.spawn(pusher(state, stop.clone()));
+        return (stop, tracker);
+    }
     let (st, tr) = (stop.clone(), tracker.clone());
     tracker.spawn(async move {
         loop {
@@ -261,6 +406,224 @@ fn listen(listener: TcpListener, state: Arc<State>) -> (CancellationToken, TaskT
         }
     });
     (stop, tracker)
+}
+
+/// The action a request names, and what to answer, recorded.
+fn handle(state: &State, action: &str, params: &Value) -> Reply {
+    let close = {
+        let mut close_on = state.close_on.lock().unwrap();
+        let hit = close_on.front().is_some_and(|a| a == action);
+        if hit {
+            close_on.pop_front();
+        }
+        hit
+    };
+    let failure = if close {
+        None
+    } else {
+        let mut fail_on = state.fail_on.lock().unwrap();
+        let hit = fail_on.front().is_some_and(|(a, _)| a == action);
+        if hit {
+            fail_on.pop_front().map(|(_, code)| code)
+        } else {
+            None
+        }
+    };
+    let refusal = if state.version == 12 {
+        v12_refusal(action, params)
+    } else {
+        None
+    };
+    let failure = failure.or(refusal.map(Some));
+    let answered = !close && failure.is_none();
+    state.actions.lock().unwrap().push(Received {
+        action: action.to_owned(),
+        params: params.clone(),
+        answered,
+    });
+    state.changed.notify_waiters();
+    if close {
+        return Reply::Close;
+    }
+    match failure {
+        Some(None) => Reply::Silent,
+        Some(Some(retcode)) => Reply::Answer(json!({"status": "failed", "retcode": retcode, "data": null,
+            "message": "refused by the fake", "wording": "refused by the fake"})),
+        None => {
+            let id = {
+                let mut id = state.next_message_id.lock().unwrap();
+                *id += 1;
+                *id
+            };
+            let id = if state.version == 12 {
+                json!(id.to_string())
+            } else {
+                json!(id)
+            };
+            Reply::Answer(json!({"status": "ok", "retcode": 0, "data": {"message_id": id}, "message": ""}))
+        }
+    }
+}
+
+/// What a v12 implementation refuses: actions outside the core standard
+/// (10002) and ids that are not strings (10003).
+fn v12_refusal(action: &str, params: &Value) -> Option<i64> {
+    if !V12_ACTIONS.contains(&action) {
+        return Some(10_002);
+    }
+    let string = |key: &str| params[key].is_string();
+    let ok = match action {
+        "send_message" => {
+            let target = match params["detail_type"].as_str() {
+                Some("group") => string("group_id"),
+                Some("private") => string("user_id"),
+                _ => false,
+            };
+            let segments = params["message"].as_array().is_some_and(|segments| {
+                segments
+                    .iter()
+                    .all(|s| s["type"] != "reply" || s["data"]["message_id"].is_string())
+            });
+            target && segments
+        }
+        "delete_message" => string("message_id"),
+        _ => true,
+    };
+    (!ok).then_some(10_003)
+}
+
+/// The HTTP API: v11 `POST /{action}`, v12 `POST /`.
+fn http_router(state: Arc<State>, stop: CancellationToken) -> axum::Router {
+    let answer = move |headers: HeaderMap, action: Option<String>, body: axum::body::Bytes| {
+        let (state, stop) = (state.clone(), stop.clone());
+        async move {
+            let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+            if given != Some(&format!("Bearer {TOKEN}")) {
+                *state.refused.lock().unwrap() += 1;
+                // v11: 401 without a token, 403 with a wrong one; v12: 401.
+                let status = if state.version == 11 && given.is_some() {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::UNAUTHORIZED
+                };
+                return (status, String::new());
+            }
+            let json = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json"));
+            if !json {
+                return (StatusCode::UNSUPPORTED_MEDIA_TYPE, String::new());
+            }
+            let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+                return (StatusCode::BAD_REQUEST, String::new());
+            };
+            let echo = body.get("echo").cloned();
+            let (action, params) = match action {
+                Some(action) => (action, body),
+                None => (
+                    body["action"].as_str().unwrap_or_default().to_owned(),
+                    body["params"].clone(),
+                ),
+            };
+            if state.version == 11 && action == "unknown_action" {
+                return (StatusCode::NOT_FOUND, String::new());
+            }
+            match handle(&state, &action, &params) {
+                Reply::Close => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                Reply::Silent => {
+                    tokio::select! {
+                        () = stop.cancelled() => {}
+                        () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    }
+                    (StatusCode::SERVICE_UNAVAILABLE, String::new())
+                }
+                Reply::Answer(mut response) => {
+                    if let Some(echo) = echo.filter(|_| state.version == 12) {
+                        response["echo"] = echo;
+                    }
+                    (StatusCode::OK, response.to_string())
+                }
+            }
+        }
+    };
+    let v11 = answer.clone();
+    axum::Router::new()
+        .route(
+            "/{action}",
+            axum::routing::post(
+                move |axum::extract::Path(action): axum::extract::Path<String>, headers: HeaderMap, body| {
+                    v11(headers, Some(action), body)
+                },
+            ),
+        )
+        .route(
+            "/",
+            axum::routing::post(move |headers: HeaderMap, body| answer(headers, None, body)),
+        )
+}
+
+/// HTTP mode: POST queued events to the daemon's route, in order; an event
+/// the daemon does not take (no answer, 5xx) is posted again, one it
+/// refuses (4xx) is dropped, as implementations log and move on.
+async fn pusher(state: Arc<State>, stop: CancellationToken) {
+    let client = reqwest::Client::new();
+    loop {
+        let changed = state.changed.notified();
+        let webhook = state.webhook.lock().unwrap().clone();
+        let next = state.events.lock().unwrap().front().cloned();
+        let (Some((url, credential)), Some(event)) = (webhook, next) else {
+            tokio::select! {
+                () = changed => continue,
+                () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                () = stop.cancelled() => return,
+            }
+        };
+        let body = event.to_string();
+        let mut request = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if state.version == 12 {
+            request = request
+                .header("user-agent", "OneBot/12 (wechat) fake/0.1")
+                .header("x-onebot-version", "12")
+                .header("x-impl", "fake")
+                .bearer_auth(&credential);
+        } else {
+            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(credential.as_bytes()).unwrap();
+            mac.update(body.as_bytes());
+            let hex: String = mac
+                .finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            request = request
+                .header("x-self-id", SELF_ID.to_string())
+                .header("x-signature", format!("sha1={hex}"));
+        }
+        let sent = tokio::select! {
+            sent = request.send() => sent,
+            () = stop.cancelled() => return,
+        };
+        let status = sent.ok().map(|r| r.status().as_u16());
+        if let Some(status) = status {
+            state.pushes.lock().unwrap().push(status);
+        }
+        match status {
+            Some(status) if status < 500 => {
+                state.events.lock().unwrap().pop_front();
+                state.changed.notify_waiters();
+            }
+            _ => {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    () = stop.cancelled() => return,
+                }
+            }
+        }
+    }
 }
 
 /// Accept one forward connection if its token is right, then serve it.
@@ -303,9 +666,14 @@ async fn exchange<S>(mut ws: tokio_tungstenite::WebSocketStream<S>, state: &Stat
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let lifecycle = json!({"time": 1_700_000_000, "self_id": SELF_ID, "post_type": "meta_event",
-        "meta_event_type": "lifecycle", "sub_type": "connect"});
-    if ws.send(Message::text(lifecycle.to_string())).await.is_err() {
+    let hello = if state.version == 12 {
+        json!({"id": "connect", "time": 1_700_000_000.0, "type": "meta", "detail_type": "connect",
+            "sub_type": "", "version": {"impl": "fake", "version": "0.1", "onebot_version": "12"}})
+    } else {
+        json!({"time": 1_700_000_000, "self_id": SELF_ID, "post_type": "meta_event",
+            "meta_event_type": "lifecycle", "sub_type": "connect"})
+    };
+    if ws.send(Message::text(hello.to_string())).await.is_err() {
         return;
     }
     loop {
@@ -323,44 +691,16 @@ where
                 };
                 let frame: Value = serde_json::from_str(text.as_str()).unwrap();
                 let action = frame["action"].as_str().unwrap_or_default().to_owned();
-                let close = {
-                    let mut close_on = state.close_on.lock().unwrap();
-                    let hit = close_on.front() == Some(&action);
-                    if hit { close_on.pop_front(); }
-                    hit
-                };
-                let failure = if close { None } else {
-                    let mut fail_on = state.fail_on.lock().unwrap();
-                    let hit = fail_on.front().is_some_and(|(a, _)| *a == action);
-                    if hit { fail_on.pop_front().map(|(_, code)| code) } else { None }
-                };
-                let answered = !close && failure.is_none();
-                state.actions.lock().unwrap().push(Received { action, params: frame["params"].clone(), answered });
-                state.changed.notify_waiters();
-                if close {
+                match handle(state, &action, &frame["params"]) {
                     // Gone without an answer, as when the implementation restarts.
-                    return;
-                }
-                match failure {
-                    Some(None) => continue,
-                    Some(Some(retcode)) => {
-                        let answer = json!({"status": "failed", "retcode": retcode, "data": null,
-                            "message": "refused", "wording": "refused by the fake", "echo": frame["echo"]});
+                    Reply::Close => return,
+                    Reply::Silent => continue,
+                    Reply::Answer(mut answer) => {
+                        answer["echo"] = frame["echo"].clone();
                         if ws.send(Message::text(answer.to_string())).await.is_err() {
                             return;
                         }
-                        continue;
                     }
-                    None => {}
-                }
-                let id = {
-                    let mut id = state.next_message_id.lock().unwrap();
-                    *id += 1;
-                    *id
-                };
-                let answer = json!({"status": "ok", "retcode": 0, "data": {"message_id": id}, "echo": frame["echo"]});
-                if ws.send(Message::text(answer.to_string())).await.is_err() {
-                    return;
                 }
             }
             () = changed => {}

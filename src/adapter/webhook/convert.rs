@@ -139,7 +139,7 @@ pub(super) fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
     let Some(hex) = header.trim().strip_prefix("sha256=") else {
         return false;
     };
-    let Some(bytes) = decode_hex(hex) else {
+    let Some(bytes) = crate::adapter::http::decode_hex(hex) else {
         return false;
     };
     let mut mac = mac(secret);
@@ -153,16 +153,6 @@ fn mac(secret: &[u8]) -> Hmac<Sha256> {
         Ok(mac) => mac,
         Err(_) => unreachable!("HMAC accepts keys of any length"),
     }
-}
-
-fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -91,28 +91,10 @@ impl Adapter for WebhookAdapter {
     /// what it still holds.
     async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
         let taken = self.queue_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(mut queue) = taken else {
+        let Some(queue) = taken else {
             return Err("webhook adapter is already running".into());
         };
-        loop {
-            tokio::select! {
-                event = queue.recv() => match event {
-                    Some(event) => {
-                        if events.send(event).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()),
-                },
-                () = shutdown.cancelled() => break,
-            }
-        }
-        queue.close();
-        while let Some(event) = queue.recv().await {
-            if events.send(event).await.is_err() {
-                break;
-            }
-        }
+        http::relay(queue, events, shutdown).await;
         Ok(())
     }
 
@@ -159,17 +141,9 @@ impl Adapter for WebhookAdapter {
             .send()
             .await
             .map_err(|e| http::send_error(Failure::Transport(&e)))?;
-        let status = response.status();
-        if status.is_success() {
+        if response.status().is_success() {
             return Ok(());
         }
-        let retry_after = http::retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
-        let description: String = text.chars().take(200).collect();
-        Err(http::send_error(Failure::Status {
-            status: status.as_u16(),
-            retry_after,
-            description: &description,
-        }))
+        Err(http::status_error(response).await)
     }
 }
