@@ -7,14 +7,17 @@
 //! do and the outbox can pace what it can.
 
 mod console;
+pub mod discord;
 pub mod http;
 pub mod memory;
 pub mod onebot;
+pub mod split;
 pub mod telegram;
 pub mod webhook;
 pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
+pub use discord::{DiscordAdapter, DiscordConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
 pub use webhook::{WebhookAdapter, WebhookConfig};
@@ -233,5 +236,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<TelegramConfig>(),
         builtin::<WebhookConfig>(),
         builtin::<OneBotConfig>(),
+        builtin::<DiscordConfig>(),
     ]
 }
