@@ -64,7 +64,12 @@ enum End {
 
 /// `url` with the query the gateway needs.
 fn with_query(url: &str) -> String {
-    format!("{}/?v=10&encoding=json", url.trim_end_matches('/'))
+    let has_path = url.split_once("://").is_some_and(|(_, rest)| rest.contains('/'));
+    if has_path {
+        format!("{url}?v=10&encoding=json")
+    } else {
+        format!("{url}/?v=10&encoding=json")
+    }
 }
 
 /// Close codes after which reconnecting cannot help, with what to fix.
@@ -361,6 +366,25 @@ impl DiscordAdapter {
 
 /// A fatal close: what to fix.
 struct Fatal(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_goes_after_the_host_or_the_path() {
+        assert_eq!(
+            with_query("wss://gateway.discord.gg"),
+            "wss://gateway.discord.gg/?v=10&encoding=json"
+        );
+        assert_eq!(
+            with_query("ws://127.0.0.1:9/gateway"),
+            "ws://127.0.0.1:9/gateway?v=10&encoding=json"
+        );
+        assert!(fatal(4014).is_some_and(|w| w.contains("MESSAGE CONTENT INTENT")));
+        assert!(fatal(4000).is_none() && fatal(4009).is_none());
+    }
+}
 
 /// A close frame that keeps the session resumable.
 fn resumable_close() -> WsMessage {
