@@ -122,6 +122,8 @@ async fn reconnect_opcode_and_dropped_connections_resume_without_loss() {
 
     // A close with an ordinary code: resume again.
     fake.close_with(4000);
+    fake.wait_until("the second resume", |f| f.gateway_counts().1 >= 2)
+        .await;
     fake.post("44", "Cat", "claim");
     fake.wait_for_text("RIDE-002").await;
     running.stop().await;

@@ -367,6 +367,15 @@ impl DiscordAdapter {
 /// A fatal close: what to fix.
 struct Fatal(String);
 
+/// A close frame that keeps the session resumable.
+fn resumable_close() -> WsMessage {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    WsMessage::Close(Some(CloseFrame {
+        code: RESUMABLE_CLOSE.into(),
+        reason: "reconnecting".into(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,13 +393,4 @@ mod tests {
         assert!(fatal(4014).is_some_and(|w| w.contains("MESSAGE CONTENT INTENT")));
         assert!(fatal(4000).is_none() && fatal(4009).is_none());
     }
-}
-
-/// A close frame that keeps the session resumable.
-fn resumable_close() -> WsMessage {
-    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-    WsMessage::Close(Some(CloseFrame {
-        code: RESUMABLE_CLOSE.into(),
-        reason: "reconnecting".into(),
-    }))
 }
