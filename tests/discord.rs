@@ -374,3 +374,30 @@ async fn owners_and_moderator_roles_get_admin_commands_and_bots_are_ignored() {
     let sends = fake.ok_calls("create_message");
     assert_eq!(sends.len(), 3, "two reports and the member's answer: {sends:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_are_welcomed_in_the_system_channel() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "storage: {{url: sqlite://state.db}}\nadapters:\n  dc: {}\n",
+        fake.adapter_config(TOKEN)
+    );
+    let bot = "name: greeter\nadapters: [dc]\ngroups: [\"*\"]\nplugins:\n  - use: welcome\n    text: \"Welcome, {{user.name}}!\"\n";
+    crate::util::write_files(
+        dir.path(),
+        &[("config.yaml", &config), ("bots/greeter.yaml", bot)],
+    );
+    let running = Running::start(dir.path()).await;
+    fake.dispatch(
+        "GUILD_MEMBER_ADD",
+        json!({"guild_id": discord::GUILD, "user": {"id": "50", "username": "dee", "global_name": "Dee"},
+            "roles": [], "nick": null, "joined_at": chrono::Utc::now().to_rfc3339(), "deaf": false, "mute": false}),
+    );
+    let welcome = fake.wait_for_text("Welcome, Dee!").await;
+    running.stop().await;
+    assert_eq!(
+        welcome.path,
+        format!("/channels/{}/messages", discord::SYSTEM_CHANNEL)
+    );
+}
