@@ -240,8 +240,37 @@ async fn run_until_error(adapter: &DiscordAdapter) -> String {
     .to_string()
 }
 
+/// Everything logged on this thread while the guard lives, as text.
+fn capture_logs() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    #[derive(Clone)]
+    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer(Default::default());
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    (buffer.0, tracing::subscriber::set_default(subscriber))
+}
+
+// One thread (the default test runtime), so the thread's log subscriber
+// sees everything the adapter logs.
 #[tokio::test]
 async fn a_refused_token_stops_the_adapter_without_showing_the_token() {
+    let (logs, _guard) = capture_logs();
     let fake = FakeDiscord::start().await;
     // Asking for the gateway URL: 401.
     let error = run_until_error(&adapter(&fake, "WRONG-secret", false)).await;
@@ -265,6 +294,9 @@ async fn a_refused_token_stops_the_adapter_without_showing_the_token() {
         "{refused}"
     );
     assert!(!refused.to_string().contains("WRONG"), "{refused}");
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("WebSocket connected"), "the run was logged: {logs}");
+    assert!(!logs.contains("WRONG"), "{logs}");
 }
 
 #[tokio::test]
