@@ -372,6 +372,31 @@ async fn rest_errors_map_to_outbox_decisions() {
             .count(),
         2
     );
+
+    // A global 429 holds every route: the next call is not even sent.
+    fake.fail_next("create_message", 429, 2.0, true);
+    assert!(matches!(dc.execute(&dm).await, Err(SendError::RetryAfter(d)) if d == Duration::from_secs(2)));
+    let before = fake.calls().len();
+    let waited = dc.execute(&delete).await.unwrap_err();
+    assert!(
+        matches!(waited, SendError::RetryAfter(d) if d > Duration::from_millis(1500)),
+        "{waited}"
+    );
+    assert_eq!(
+        fake.calls().len(),
+        before,
+        "nothing sent while the global limit holds"
+    );
+
+    // An empty bucket (from the headers) holds its route and major id only.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    fake.set_bucket(1, Duration::from_secs(5));
+    dc.execute(&kick).await.unwrap();
+    let before = fake.calls().len();
+    assert!(matches!(dc.execute(&kick).await, Err(SendError::RetryAfter(d)) if d > Duration::from_secs(3)));
+    assert_eq!(fake.calls().len(), before, "not sent into an empty bucket");
+    dc.execute(&delete).await.unwrap();
+
     fake.stop().await;
     assert!(matches!(dc.execute(&dm).await, Err(SendError::Transient(_))));
 }
