@@ -21,7 +21,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::DiscordAdapter;
-use super::convert::{self, Dispatch, Frame};
+use super::convert;
+use super::model::{self, Dispatch, Frame};
 use crate::adapter::EventSink;
 use crate::adapter::http::Backoff;
 use crate::adapter::ws::{self, WsMessage, WsStream};
@@ -146,7 +147,7 @@ impl DiscordAdapter {
             loop {
                 match source.next().await {
                     Some(Ok(WsMessage::Text(text))) => {
-                        if let Ok(Frame::Hello(ms)) = convert::frame(text.as_str()) {
+                        if let Ok(Frame::Hello(ms)) = model::frame(text.as_str()) {
                             return Ok(ms);
                         }
                     }
@@ -169,8 +170,8 @@ impl DiscordAdapter {
         let token = &self.config.token;
         let session = self.state().session.clone();
         let opening = match &session {
-            Some(s) => convert::resume(token, &s.id, s.seq),
-            None => convert::identify(token),
+            Some(s) => model::resume(token, &s.id, s.seq),
+            None => model::identify(token),
         };
         if let Err(error) = sink.send(WsMessage::text(opening.to_string())).await {
             return Ok(End::Again(ws::describe(&error)));
@@ -192,7 +193,7 @@ impl DiscordAdapter {
                         Some(Err(error)) => return Ok(End::Again(ws::describe(&error))),
                         None => return Ok(End::Again("the gateway connection ended".into())),
                     };
-                    let frame = match convert::frame(text.as_str()) {
+                    let frame = match model::frame(text.as_str()) {
                         Ok(frame) => frame,
                         Err(error) => {
                             tracing::warn!(adapter = %self.id, %error, "a gateway frame that is not JSON; skipped");
@@ -209,7 +210,7 @@ impl DiscordAdapter {
                             }
                             None
                         }
-                        Frame::Heartbeat => Some(convert::heartbeat(self.seq())),
+                        Frame::Heartbeat => Some(model::heartbeat(self.seq())),
                         Frame::HeartbeatAck => {
                             acked = true;
                             None
@@ -245,7 +246,7 @@ impl DiscordAdapter {
                     }
                     acked = false;
                     next_beat = Instant::now() + interval;
-                    Some(convert::heartbeat(self.seq()))
+                    Some(model::heartbeat(self.seq()))
                 }
                 () = stop.cancelled() => {
                     let _ = sink.send(WsMessage::Close(None)).await;
@@ -350,7 +351,7 @@ impl DiscordAdapter {
     /// A join or leave, reported in the guild's system channel.
     fn member_event(
         &self,
-        e: &convert::MemberEvent,
+        e: &model::MemberEvent,
         joined: bool,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<crate::event::Event> {

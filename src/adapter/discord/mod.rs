@@ -5,6 +5,7 @@
 //! - `api.rs`: the REST client and its rate-limit buckets.
 //! - `gateway.rs`: one gateway connection (Hello, Identify or Resume,
 //!   heartbeats, dispatches, reconnect opcodes and close codes).
+//! - `model.rs`: the gateway's frames and the payloads qunbot reads (serde).
 //! - `convert.rs`: payloads → events, actions → requests, guild roles (pure).
 //!
 //! # Why not twilight
@@ -31,6 +32,7 @@ mod api;
 mod config;
 mod convert;
 mod gateway;
+mod model;
 
 pub use config::DiscordConfig;
 
