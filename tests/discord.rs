@@ -114,10 +114,15 @@ async fn reconnect_opcode_and_dropped_connections_resume_without_loss() {
     let answer = fake.wait_for_text(ANSWER).await;
     assert_eq!(answer.body["message_reference"]["message_id"], json!(asked));
 
-    // op 7: reconnect and resume at resume_gateway_url; a claim posted
-    // right after is delivered on the resumed session.
-    fake.send_frame(json!({"op": 7, "d": null}));
+    // A claim the live connection does not deliver (as if the connection
+    // died with it in flight), then op 7: the bot reconnects to
+    // resume_gateway_url, resumes, and the replay brings the claim.
+    fake.hold_dispatches(true);
     fake.post("43", "Bob", "claim");
+    fake.send_frame(json!({"op": 7, "d": null}));
+    fake.wait_until("the first resume", |f| f.gateway_counts().1 >= 1)
+        .await;
+    fake.hold_dispatches(false);
     fake.wait_for_text("RIDE-001").await;
 
     // A close with an ordinary code: resume again.

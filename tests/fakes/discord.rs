@@ -101,6 +101,8 @@ struct Inner {
     heartbeats: usize,
     /// Whether heartbeats are ACKed.
     no_acks: bool,
+    /// Whether new dispatches wait (for the next Resume's replay).
+    hold: bool,
     /// Whether the application has the privileged intents enabled.
     privileged_disabled: bool,
     /// Which connection is live (newer ones replace older ones).
@@ -267,6 +269,14 @@ impl FakeDiscord {
 
     fn control(&self, control: Control) {
         self.shared.inner.lock().unwrap().controls.push_back(control);
+        self.shared.changed.notify_waiters();
+    }
+
+    /// Hold new dispatches back from the live connection (`true`): they
+    /// reach the bot only when it resumes, as events missed in a
+    /// disconnect do; or let them flow again.
+    pub fn hold_dispatches(&self, hold: bool) {
+        self.shared.inner.lock().unwrap().hold = hold;
         self.shared.changed.notify_waiters();
     }
 
@@ -524,7 +534,11 @@ async fn connection(mut ws: WebSocket, shared: Arc<Shared>) {
         let changed = shared.changed.notified();
         let (frames, controls, replaced) = {
             let mut inner = shared.inner.lock().unwrap();
-            let frames: Vec<Value> = inner.log[sent.min(inner.log.len())..].to_vec();
+            let frames: Vec<Value> = if inner.hold {
+                Vec::new()
+            } else {
+                inner.log[sent.min(inner.log.len())..].to_vec()
+            };
             let controls: Vec<Control> = inner.controls.drain(..).collect();
             (frames, controls, inner.generation != generation)
         };
