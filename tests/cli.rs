@@ -423,6 +423,7 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("FEISHU_ENCRYPT_KEY", "k")
             .env("DINGTALK_APP_SECRET", "s")
             .env("ONEBOT_SECRET", "s1gn")
+            .env("DISCORD_BOT_TOKEN", "MTIz.abc.def")
             .output()
             .unwrap();
         assert!(

@@ -10,7 +10,8 @@
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
-//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11 and v12).
+//! - `behaviour`: one behaviour suite every adapter's peer runs (answer, claim, spam, outage).
+//! - `fakes`: in-repo fakes of platform APIs (see tests/fakes/mod.rs).
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
@@ -20,6 +21,10 @@
 //! - `onebot_http`: the OneBot HTTP transport: signed (v11) and token-checked (v12) events,
 //!   actions' refusals, retcodes and outages.
 //! - `onebot_v12`: OneBot v12 over WebSockets: its shapes end to end, the reverse subprotocol.
+//! - `robots`: WeCom, Feishu and DingTalk group robots: signed, paced promotions.
+//! - `feishu`, `dingtalk`: the app bots: signed callbacks in, Open API out.
+//! - `discord`: the Discord adapter in the real daemon against the fake: the behaviour suite,
+//!   gateway resumes, invalid sessions, heartbeat ACKs, rate limits, refused tokens, roles.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -30,6 +35,7 @@ mod config;
 mod crash;
 mod daemon;
 mod dingtalk;
+mod discord;
 mod fakes;
 mod faq;
 mod feishu;

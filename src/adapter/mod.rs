@@ -8,18 +8,21 @@
 
 mod console;
 pub mod dingtalk;
+pub mod discord;
 pub mod feishu;
 pub mod http;
 pub mod memory;
 pub mod onebot;
 pub mod robot;
 pub mod sign;
+pub mod split;
 pub mod telegram;
 pub mod webhook;
 pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
 pub use dingtalk::{DingTalkAdapter, DingTalkConfig};
+pub use discord::{DiscordAdapter, DiscordConfig};
 pub use feishu::{FeishuAdapter, FeishuConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
@@ -254,5 +257,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<RobotConfig<WeCom>>(),
         builtin::<RobotConfig<Feishu>>(),
         builtin::<RobotConfig<DingTalk>>(),
+        builtin::<DiscordConfig>(),
     ]
 }

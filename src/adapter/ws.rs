@@ -2,8 +2,9 @@
 //! token header and a connect timeout), and one reconnect loop that waits
 //! with the shared [`Backoff`] between connections and stops on shutdown.
 //!
-//! Only `ws://` URLs are supported (no TLS): WebSocket peers of bot
-//! frameworks (OneBot implementations) run next to the daemon.
+//! `ws://` and `wss://` URLs both work (TLS by rustls with the webpki
+//! roots): OneBot implementations run next to the daemon, Discord's
+//! gateway is on the internet.
 
 use std::future::Future;
 
@@ -62,16 +63,35 @@ pub async fn reconnect_loop<F, Fut>(
     name: &str,
     url: &str,
     token: Option<&str>,
-    mut backoff: Backoff,
+    backoff: Backoff,
     shutdown: &CancellationToken,
-    mut session: F,
+    session: F,
 ) where
     F: FnMut(WsStream) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
+    reconnect_loop_to(name, || url.to_owned(), token, backoff, shutdown, session).await;
+}
+
+/// [`reconnect_loop`], asking `url` for the URL before each connection
+/// (a gateway that names where to resume a session). `session` may cancel
+/// `shutdown` (a child token of the adapter's) to stop for good.
+pub async fn reconnect_loop_to<U, F, Fut>(
+    name: &str,
+    mut url: U,
+    token: Option<&str>,
+    mut backoff: Backoff,
+    shutdown: &CancellationToken,
+    mut session: F,
+) where
+    U: FnMut() -> String,
+    F: FnMut(WsStream) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     loop {
+        let url = url();
         let connected = tokio::select! {
-            connected = connect(url, token) => connected,
+            connected = connect(&url, token) => connected,
             () = shutdown.cancelled() => return,
         };
         match connected {

@@ -1,12 +1,14 @@
 //! Test doubles of platforms that cannot run here, speaking their wire formats.
 //!
 //! - `dingtalk`: DingTalk's Open API and signed robot callbacks.
+//! - `discord`: Discord's REST API and gateway (resume, rate limits, close codes).
 //! - `feishu`: the Feishu Open Platform (Open API, encrypted event callbacks).
 //! - `onebot`: a OneBot v11 or v12 implementation (WebSockets or HTTP, signatures, disconnects).
 //! - `robots`: the WeCom, Feishu and DingTalk group robots' webhooks.
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
 
 pub mod dingtalk;
+pub mod discord;
 pub mod feishu;
 pub mod onebot;
 pub mod robots;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::adapter::split::split;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, Target,
 };
@@ -374,22 +375,6 @@ fn send(chat_id: Value, text: &str, reply_to: Option<Value>) -> Vec<Call> {
         .collect()
 }
 
-/// `text` in chunks of at most `max` characters, cut after the last line
-/// break in a chunk's second half when there is one.
-fn split(text: &str, max: usize) -> Vec<&str> {
-    let mut chunks = Vec::new();
-    let mut rest = text;
-    while rest.chars().count() > max {
-        let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-        let half = rest.char_indices().nth(max / 2).map_or(0, |(i, _)| i);
-        let cut = rest[half..hard].rfind('\n').map_or(hard, |i| half + i + 1);
-        chunks.push(&rest[..cut]);
-        rest = &rest[cut..];
-    }
-    chunks.push(rest);
-    chunks
-}
-
 /// The calls that carry out `action` at `now` (a kick is a ban and an
 /// unban), with group ids already mapped to where the group lives now.
 pub(super) fn calls(action: &Action, now: DateTime<Utc>, chat: impl Fn(&str) -> Value) -> Vec<Call> {
@@ -585,12 +570,6 @@ mod tests {
 
     #[test]
     fn long_texts_are_sent_in_chunks_and_only_the_first_quotes() {
-        assert_eq!(split("abc", 5), ["abc"]);
-        assert_eq!(split("abcdefg", 3), ["abc", "def", "g"]);
-        // A line break in the first half is too early to cut at.
-        assert_eq!(split("ab\ncdefgh", 6), ["ab\ncde", "fgh"]);
-        assert_eq!(split("abcd\nefgh", 6), ["abcd\n", "efgh"]);
-        assert_eq!(split("领券领券领券", 4), ["领券领券", "领券"]);
         let reply = Action::Reply {
             group: "-1".into(),
             reply_to: "9".into(),
