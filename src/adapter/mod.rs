@@ -10,12 +10,15 @@ mod console;
 pub mod http;
 pub mod memory;
 pub mod onebot;
+pub mod sign;
+pub mod slack;
 pub mod telegram;
 pub mod webhook;
 pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
+pub use slack::{SlackAdapter, SlackConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
 pub use webhook::{WebhookAdapter, WebhookConfig};
 
@@ -233,5 +236,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<TelegramConfig>(),
         builtin::<WebhookConfig>(),
         builtin::<OneBotConfig>(),
+        builtin::<SlackConfig>(),
     ]
 }

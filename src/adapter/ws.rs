@@ -2,8 +2,9 @@
 //! token header and a connect timeout), and one reconnect loop that waits
 //! with the shared [`Backoff`] between connections and stops on shutdown.
 //!
-//! Only `ws://` URLs are supported (no TLS): WebSocket peers of bot
-//! frameworks (OneBot implementations) run next to the daemon.
+//! `ws://` and `wss://` URLs are supported (TLS with rustls and the webpki
+//! roots, as the HTTP client): OneBot implementations run next to the
+//! daemon, Slack's Socket Mode is `wss://` on the internet.
 
 use std::future::Future;
 
@@ -54,6 +55,15 @@ pub fn describe(error: &tokio_tungstenite::tungstenite::Error) -> String {
     }
 }
 
+/// Why [`reconnect_loop_with`]'s `dial` found no connection.
+#[derive(Debug)]
+pub enum DialError {
+    /// It may work later: wait with the backoff and dial again.
+    Retry(String),
+    /// It never will (a refused token): stop the loop with this error.
+    Fatal(BoxError),
+}
+
 /// Keep a connection to `url` until `shutdown` fires: connect, run
 /// `session` on the stream until it ends, wait with `backoff` (reset after
 /// each successful connect) and connect again. `session` should itself
@@ -62,17 +72,43 @@ pub async fn reconnect_loop<F, Fut>(
     name: &str,
     url: &str,
     token: Option<&str>,
+    backoff: Backoff,
+    shutdown: &CancellationToken,
+    session: F,
+) where
+    F: FnMut(WsStream) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    let dial = || async move {
+        connect(url, token)
+            .await
+            .map_err(|e| DialError::Retry(e.to_string()))
+    };
+    // `dial` never gives a fatal error, so neither does the loop.
+    let _ = reconnect_loop_with(name, dial, backoff, shutdown, session).await;
+}
+
+/// [`reconnect_loop`] for platforms that hand out a fresh URL for every
+/// connection (Slack's Socket Mode): `dial` finds the URL and connects. A
+/// [`DialError::Fatal`] stops the loop with its error; shutdown stops it
+/// with `Ok`.
+pub async fn reconnect_loop_with<D, DFut, F, Fut>(
+    name: &str,
+    mut dial: D,
     mut backoff: Backoff,
     shutdown: &CancellationToken,
     mut session: F,
-) where
+) -> Result<(), BoxError>
+where
+    D: FnMut() -> DFut,
+    DFut: Future<Output = Result<WsStream, DialError>>,
     F: FnMut(WsStream) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     loop {
         let connected = tokio::select! {
-            connected = connect(url, token) => connected,
-            () = shutdown.cancelled() => return,
+            connected = dial() => connected,
+            () = shutdown.cancelled() => return Ok(()),
         };
         match connected {
             Ok(stream) => {
@@ -83,15 +119,16 @@ pub async fn reconnect_loop<F, Fut>(
                     Err(error) => tracing::warn!(adapter = %name, %error, "WebSocket lost"),
                 }
                 if shutdown.is_cancelled() {
-                    return;
+                    return Ok(());
                 }
             }
-            Err(error) => {
+            Err(DialError::Fatal(error)) => return Err(error),
+            Err(DialError::Retry(error)) => {
                 tracing::warn!(adapter = %name, %error, retry_in = ?backoff.peek(), "WebSocket connect failed; retrying");
             }
         }
         if !backoff.wait(shutdown).await {
-            return;
+            return Ok(());
         }
     }
 }
