@@ -274,3 +274,77 @@ async fn a_post_to_1000_groups_is_paced_within_the_limits_and_reaches_each_group
     let _ = stop.send(());
     daemon.await.unwrap().unwrap();
 }
+
+const GUARD: &str = r#"
+adapters: [mem]
+groups: [g1]
+locale: en
+plugins:
+  - use: moderation
+    rules:
+      banned_words: [viagra]
+    classifier: null
+    escalation: [{mute: 10m}]
+  - use: autoreply
+    rules:
+      - match: {keywords: [hello]}
+        reply: "hi!"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_without_mutes_gets_a_soft_mute_that_survives_a_restart_and_ends_on_time() {
+    use qunbot::adapter::Capabilities;
+    use qunbot::event::Target;
+
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(dir.path(), &[("config.yaml", CONFIG), ("bots/guard.yaml", GUARD)]);
+    let clock = VirtualClock::new(at("2026-11-24T12:00:00+08:00"));
+    let no_mute = Capabilities {
+        mute: false,
+        ..Capabilities::ALL
+    };
+    let hi = |to: &str| Action::Reply {
+        group: "g1".into(),
+        reply_to: to.into(),
+        text: "hi!".into(),
+    };
+    let deleted = |id: &str| Action::Delete {
+        group: "g1".into(),
+        message: id.into(),
+    };
+
+    let first = Daemon::start_capable_of(dir.path(), &clock, no_mute).await;
+    let mem = &first.adapters[0];
+    // The spam is deleted and the mute announced, not sent as a mute.
+    mem.push(message("g1", "spammer", "m1", "cheap viagra"));
+    let done = mem.wait_for(2).await;
+    assert_eq!(done[0], deleted("m1"));
+    assert_eq!(
+        done[1],
+        Action::Send {
+            to: Target::Group("g1".into()),
+            text: "spammer is muted for 10 min: messages sent meanwhile will be deleted.".into(),
+        }
+    );
+    // While muted, their messages are deleted before any plugin sees them;
+    // others are answered as usual.
+    mem.push(message("g1", "spammer", "m2", "hello"));
+    mem.push(message("g1", "member", "m3", "hello"));
+    let done = mem.wait_for(4).await;
+    assert_eq!(done[2..], [deleted("m2"), hi("m3")]);
+    first.stop().await;
+
+    // The mute is kept across a restart, and ends on time.
+    let second = Daemon::start_capable_of(dir.path(), &clock, no_mute).await;
+    let mem = &second.adapters[0];
+    mem.push(message("g1", "spammer", "m4", "hello"));
+    assert_eq!(mem.wait_for(1).await, [deleted("m4")]);
+    clock.advance(Duration::from_secs(10 * 60 + 1));
+    mem.push(message("g1", "spammer", "m5", "hello"));
+    assert_eq!(mem.wait_for(2).await[1], hi("m5"));
+    assert!(
+        mem.executed().iter().all(|a| !matches!(a, Action::Mute { .. })),
+        "no mute reaches a platform that cannot mute"
+    );
+    second.stop().await;
+}

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use qunbot::adapter::Capabilities;
 use qunbot::adapter::memory::MemoryAdapter;
 use qunbot::clock::VirtualClock;
 use qunbot::config::{self, Config};
-use qunbot::event::Action;
+use qunbot::event::{Action, AdapterId};
 use qunbot::registry::Registry;
 use qunbot::runtime::{self, RunOptions};
 use tokio::sync::oneshot;
@@ -61,11 +62,27 @@ impl Daemon {
 
     /// The same, letting `setup` prepare the in-memory adapters.
     pub async fn start_with(dir: &Path, clock: &VirtualClock, setup: impl Fn(&MemoryAdapter)) -> Daemon {
+        Self::launch(dir, clock, |id| {
+            let memory = MemoryAdapter::new(id);
+            setup(&memory);
+            memory
+        })
+        .await
+    }
+
+    /// The same, with in-memory adapters that can do only `capabilities`.
+    pub async fn start_capable_of(dir: &Path, clock: &VirtualClock, capabilities: Capabilities) -> Daemon {
+        Self::launch(dir, clock, |id| {
+            MemoryAdapter::new(id).with_capabilities(capabilities)
+        })
+        .await
+    }
+
+    async fn launch(dir: &Path, clock: &VirtualClock, make: impl Fn(AdapterId) -> MemoryAdapter) -> Daemon {
         let mut config = load(dir);
         let mut adapters = Vec::new();
         for entry in &mut config.adapters {
-            let memory = Arc::new(MemoryAdapter::new(entry.id.clone()));
-            setup(&memory);
+            let memory = Arc::new(make(entry.id.clone()));
             entry.adapter = memory.clone();
             adapters.push(memory);
         }

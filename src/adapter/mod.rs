@@ -102,9 +102,11 @@ impl Capabilities {
 
     /// The nearest action the platform can do instead of `action`, if any:
     /// a reply becomes a plain send to the group. Actions without an
-    /// equivalent (a DM on a platform without DMs, a mute without mutes) have
-    /// none: the caller reports them, and plugins that know a better fallback
-    /// (a group reply instead of a DM) ask [`Capabilities::supports`] first.
+    /// equivalent (a DM on a platform without DMs) have none: the caller
+    /// reports them, and plugins that know a better fallback (a group reply
+    /// instead of a DM) ask [`Capabilities::supports`] first. A mute on a
+    /// platform that can delete is kept by the runtime itself (its soft
+    /// mutes), before this is asked.
     pub fn fallback(&self, action: &Action) -> Option<Action> {
         match action {
             Action::Reply { group, text, .. } if self.send => Some(Action::Send {

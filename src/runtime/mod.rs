@@ -10,6 +10,7 @@ mod context;
 pub mod daemon;
 mod dispatch;
 mod http;
+mod soft_mute;
 
 pub use context::Ctx;
 pub use daemon::{RunOptions, run};
@@ -28,6 +29,7 @@ use crate::event::{AdapterId, Event, EventKind, Outgoing};
 use crate::plugin::Flow;
 use crate::scheduler::{BotJob, Schedule};
 use crate::storage::Store;
+use soft_mute::{Intercepted, SoftMutes};
 
 /// An action a bot decided on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,6 +39,16 @@ pub struct Decision {
     /// Already in the outbox, queued by the store with the change that
     /// decided it; the runtime must not queue it again.
     pub queued: bool,
+}
+
+impl Decision {
+    /// An action still to be queued.
+    fn new(outgoing: Outgoing) -> Self {
+        Self {
+            outgoing,
+            queued: false,
+        }
+    }
 }
 
 /// The bots and what they share.
@@ -51,6 +63,8 @@ pub struct Runtime {
     /// the hot path writes only once per group; plain strings so a lookup
     /// borrows instead of cloning ids.
     seen_groups: Mutex<Vec<HashMap<String, HashSet<String>>>>,
+    /// Mutes the runtime keeps itself, on adapters that cannot mute.
+    soft_mutes: SoftMutes,
 }
 
 impl Runtime {
@@ -61,6 +75,7 @@ impl Runtime {
         capabilities: HashMap<AdapterId, Capabilities>,
     ) -> Self {
         Self {
+            soft_mutes: SoftMutes::new(&capabilities),
             bots,
             store,
             capabilities,
@@ -99,6 +114,7 @@ impl Runtime {
     /// Start every plugin of every bot (open their durable state) at `now`;
     /// the first failure stops the start-up, naming bot and plugin.
     pub async fn start(&self, now: DateTime<Utc>) -> Result<(), BoxError> {
+        self.soft_mutes.load(&*self.store).await?;
         for bot in &self.bots {
             for entry in &bot.plugins {
                 let ctx = Ctx::new(&bot.info, &*self.store, &self.capabilities, now, &entry.kind);
@@ -116,6 +132,9 @@ impl Runtime {
     /// return the actions asked for, in order. Actions an adapter cannot do
     /// are replaced by their fallback or reported in the log.
     pub async fn handle(&self, event: &Event, now: DateTime<Utc>) -> Vec<Decision> {
+        if let Some(delete) = self.soft_mutes.silence(event, now) {
+            return self.fit(delete).map(Decision::new).into_iter().collect();
+        }
         let mut out = Vec::new();
         for (index, bot) in self.bots.iter().enumerate() {
             let serves = match &event.kind {
@@ -129,16 +148,17 @@ impl Runtime {
             for entry in &bot.plugins {
                 let ctx = Ctx::new(&bot.info, &*self.store, &self.capabilities, now, &entry.kind);
                 let flow = entry.plugin.on_event(&ctx, event).await;
-                out.extend(ctx.into_actions().into_iter().filter_map(|d| {
-                    if d.queued {
-                        Some(d)
-                    } else {
-                        self.fit(d.outgoing).map(|outgoing| Decision {
-                            outgoing,
-                            queued: false,
-                        })
+                for decision in ctx.into_actions() {
+                    if decision.queued {
+                        out.push(decision);
+                        continue;
                     }
-                }));
+                    let outgoing = match self.soft_mute(decision.outgoing, &bot.info, event).await {
+                        Some(outgoing) => outgoing,
+                        None => continue,
+                    };
+                    out.extend(self.fit(outgoing).map(Decision::new));
+                }
                 match flow {
                     Ok(Flow::Continue) => {}
                     Ok(Flow::Stop) => break,
@@ -152,6 +172,24 @@ impl Runtime {
             }
         }
         out
+    }
+
+    /// A mute for an adapter that cannot mute becomes the runtime's own
+    /// (announced in the group); anything else passes unchanged.
+    async fn soft_mute(&self, outgoing: Outgoing, bot: &BotInfo, event: &Event) -> Option<Outgoing> {
+        let caps = self
+            .capabilities
+            .get(&outgoing.adapter)
+            .copied()
+            .unwrap_or(Capabilities::ALL);
+        match self
+            .soft_mutes
+            .intercept(outgoing, bot, event, &*self.store, caps)
+            .await
+        {
+            Intercepted::Pass(outgoing) => Some(outgoing),
+            Intercepted::Replaced(announcement) => announcement,
+        }
     }
 
     /// Fit an action to its adapter's capabilities.
