@@ -368,6 +368,10 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("TELEGRAM_WEBHOOK_SECRET", "s3cret")
             .env("WEBHOOK_SECRET", "0123456789abcdef")
             .env("ONEBOT_TOKEN", "t0ken")
+            .env("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+            .env("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+            .env("SLACK_SIGNING_SECRET", "s3cret")
+            .env("SLACK_ADMIN_TOKEN", "xoxp-1-2-abc")
             .output()
             .unwrap();
         assert!(

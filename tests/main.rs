@@ -10,12 +10,14 @@
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
-//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11).
+//! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11, Slack).
 //! - `telegram`: the Telegram adapter in the real daemon against the fake: polling, webhook,
 //!   429, 5xx and restarts.
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 //! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
 //!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
+//! - `slack`: the Slack adapter against the fake: the behaviour suite over Socket Mode and the
+//!   Events API, lost acks, disconnect messages, signatures, rate limits, threads, error codes.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -31,6 +33,7 @@ mod moderation;
 mod onebot;
 mod outbox;
 mod simulate;
+mod slack;
 mod storage;
 mod telegram;
 mod util;

@@ -1,7 +1,9 @@
 //! Test doubles of platforms that cannot run here, speaking their wire formats.
 //!
 //! - `onebot`: a OneBot v11 implementation (forward WebSocket, disconnects).
+//! - `slack`: Slack's Web API, Socket Mode and Events API delivery (signed).
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
 
 pub mod onebot;
+pub mod slack;
 pub mod telegram;
