@@ -353,13 +353,58 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The entries under `adapters:` of a config example, by id, as written.
+fn adapter_entries(config: &str) -> Vec<(String, String)> {
+    let mut entries: Vec<(String, String)> = Vec::new();
+    let section = config
+        .lines()
+        .skip_while(|l| !l.starts_with("adapters:"))
+        .skip(1)
+        .take_while(|l| l.starts_with(' ') || l.is_empty());
+    for line in section {
+        let id = line.strip_prefix("  ").filter(|l| !l.starts_with(' '));
+        match (id, entries.last_mut()) {
+            (Some(rest), _) => {
+                let id = rest.split(':').next().unwrap().to_owned();
+                entries.push((id, format!("{line}\n")));
+            }
+            (None, Some((_, text))) => text.push_str(&format!("{line}\n")),
+            (None, None) => {}
+        }
+    }
+    entries
+}
+
 #[test]
 fn the_adapter_docs_config_examples_pass_check() {
     let examples = doc_blocks("docs/adapters.md", "yaml");
     assert!(examples.len() >= 4, "{examples:?}");
+    // A bot example (`# bots/NAME.yaml, beside …`) is checked with the
+    // adapters of every config example before it.
+    let mut adapters: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for example in examples {
         let dir = tempfile::tempdir().unwrap();
-        util::write_files(dir.path(), &[("config.yaml", &example)]);
+        match example.lines().next().and_then(|l| l.strip_prefix("# bots/")) {
+            Some(rest) => {
+                let file = rest.split([',', ' ']).next().unwrap();
+                // The adapters the bot names, as the examples above wrote them.
+                let named = example
+                    .lines()
+                    .find_map(|l| l.strip_prefix("adapters: ["))
+                    .unwrap()
+                    .trim_end_matches(']');
+                let adapters: String = named.split(',').map(|id| adapters[id.trim()].clone()).collect();
+                let config = format!("storage: {{url: sqlite://data/qunbot.db}}\nadapters:\n{adapters}");
+                util::write_files(
+                    dir.path(),
+                    &[("config.yaml", &config), (&format!("bots/{file}"), &example)],
+                );
+            }
+            None => {
+                util::write_files(dir.path(), &[("config.yaml", &example)]);
+                adapters.extend(adapter_entries(&example));
+            }
+        }
         let out = Command::new(env!("CARGO_BIN_EXE_qunbot"))
             .current_dir(dir.path())
             .args(["check"])
@@ -368,6 +413,11 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("TELEGRAM_WEBHOOK_SECRET", "s3cret")
             .env("WEBHOOK_SECRET", "0123456789abcdef")
             .env("ONEBOT_TOKEN", "t0ken")
+            .env("WECOM_ROBOT_KEY_SH", "k")
+            .env("FEISHU_HOOK_SH", "h")
+            .env("FEISHU_SECRET_SH", "s")
+            .env("DINGTALK_TOKEN_SH", "t")
+            .env("DINGTALK_SECRET_SH", "SECs")
             .env("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
             .env("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
             .env("SLACK_SIGNING_SECRET", "s3cret")

@@ -32,6 +32,7 @@ mod faq;
 mod moderation;
 mod onebot;
 mod outbox;
+mod robots;
 mod simulate;
 mod slack;
 mod storage;

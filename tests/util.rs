@@ -165,6 +165,11 @@ pub struct Running {
 
 impl Running {
     pub async fn start(dir: &Path) -> Running {
+        Self::start_on(dir, Arc::new(qunbot::clock::SystemClock)).await
+    }
+
+    /// The same on `clock` (a virtual one, to test pacing of real adapters).
+    pub async fn start_on(dir: &Path, clock: Arc<dyn qunbot::clock::Clock>) -> Running {
         let config = load(dir);
         let ready = Arc::new(tokio::sync::Notify::new());
         let http = Arc::new(std::sync::OnceLock::new());
@@ -179,9 +184,7 @@ impl Running {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            runtime::run(config, Arc::new(qunbot::clock::SystemClock), options, shutdown)
-                .await
-                .unwrap();
+            runtime::run(config, clock, options, shutdown).await.unwrap();
         });
         tokio::time::timeout(Duration::from_secs(30), notified)
             .await

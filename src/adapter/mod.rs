@@ -10,6 +10,7 @@ mod console;
 pub mod http;
 pub mod memory;
 pub mod onebot;
+pub mod robot;
 pub mod sign;
 pub mod slack;
 pub mod telegram;
@@ -18,6 +19,7 @@ pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
+pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
 pub use slack::{SlackAdapter, SlackConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
 pub use webhook::{WebhookAdapter, WebhookConfig};
@@ -33,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, Options};
 use crate::error::BoxError;
-use crate::event::{Action, AdapterId, Event, Target};
+use crate::event::{Action, AdapterId, Event, GroupId, Target};
 use crate::outbox::RateLimits;
 
 /// Where adapters push the events they receive.
@@ -169,6 +171,13 @@ pub trait Adapter: Send + Sync {
         Vec::new()
     }
 
+    /// The groups a send-only adapter posts to (its robots), which no event
+    /// would ever reveal: the daemon notes them at start for the bots that
+    /// serve them, so posts without `groups:` reach them. None by default.
+    fn groups(&self) -> Vec<GroupId> {
+        Vec::new()
+    }
+
     /// Carry out one action on the platform.
     async fn execute(&self, action: &Action) -> Result<(), SendError>;
 }
@@ -238,6 +247,9 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<TelegramConfig>(),
         builtin::<WebhookConfig>(),
         builtin::<OneBotConfig>(),
+        builtin::<RobotConfig<WeCom>>(),
+        builtin::<RobotConfig<Feishu>>(),
+        builtin::<RobotConfig<DingTalk>>(),
         builtin::<SlackConfig>(),
     ]
 }

@@ -1,9 +1,20 @@
-//! HMAC-SHA256 request signatures in lowercase hex, shared by the adapters
-//! whose platforms sign webhooks this way (the generic webhook, Slack's
-//! Events API). Verification runs in constant time.
+//! Request signatures the platforms share: HMAC-SHA256, base64- or
+//! hex-encoded (the generic webhook, Slack's Events API, the group robots).
+//! Verification runs in constant time.
 
+use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+/// HMAC-SHA256 of `message` under `key`.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    mac(key, &[message]).finalize().into_bytes().into()
+}
+
+/// Standard base64 (with padding) of `bytes`.
+pub fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 /// HEX(HMAC-SHA256(secret, the concatenated `parts`)), lowercase.
 pub fn hmac_hex(secret: &[u8], parts: &[&[u8]]) -> String {
@@ -50,14 +61,21 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    /// RFC 4231, test case 2.
+    const RFC_4231_2: &str = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+
     #[test]
-    fn signatures_verify_and_reject_changes() {
-        // RFC 4231 test case 2, split into parts.
+    fn matches_rfc_4231_test_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, RFC_4231_2);
+        assert_eq!(base64(b"hi"), "aGk=");
+    }
+
+    #[test]
+    fn hex_signatures_verify_and_reject_changes() {
         let sig = hmac_hex(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
-        assert_eq!(
-            sig,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(sig, RFC_4231_2);
         assert!(verify_hex(b"Jefe", &[b"what do ya want for nothing?"], &sig));
         assert!(!verify_hex(b"Jefe", &[b"what do ya want for nothing!"], &sig));
         assert!(!verify_hex(b"other", &[b"what do ya want for nothing?"], &sig));

@@ -11,9 +11,9 @@ use tokio_util::task::TaskTracker;
 
 use super::{Runtime, dispatch};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{AdapterEntry, BotEntry, Config};
 use crate::error::BoxError;
-use crate::event::{Event, Slot};
+use crate::event::{Chat, Event, Slot};
 use crate::outbox::Outbox;
 use crate::scheduler::{Schedule, slot_event};
 use crate::storage::{self, Store};
@@ -65,6 +65,7 @@ pub async fn run(
     let outbox = Arc::new(outbox);
     let runtime = Arc::new(Runtime::new(config.bots, store.clone(), capabilities));
     runtime.start(clock.now()).await?;
+    note_robot_groups(&config.adapters, runtime.bots(), &*store).await?;
     let schedule = runtime.schedule();
 
     // Two phases of shutdown: stop receiving and finish handling what was
@@ -218,4 +219,25 @@ async fn claim(store: &dyn Store, clock: &dyn Clock, stop: &CancellationToken, s
         }
         delay = (delay * 2).min(chrono::Duration::seconds(30));
     }
+}
+
+/// Note the groups of send-only adapters (robots) for the bots that serve
+/// them, so that posts to "every group" reach them.
+async fn note_robot_groups(
+    adapters: &[AdapterEntry],
+    bots: &[BotEntry],
+    store: &dyn Store,
+) -> Result<(), BoxError> {
+    for entry in adapters {
+        for group in entry.adapter.groups() {
+            let chat = Chat {
+                adapter: entry.id.clone(),
+                group: Some(group.clone()),
+            };
+            for bot in bots.iter().filter(|b| b.info.serves(&chat)) {
+                store.note_group(&bot.info.name, &entry.id, &group).await?;
+            }
+        }
+    }
+    Ok(())
 }
