@@ -317,6 +317,12 @@ async fn the_events_api_refuses_bad_signatures_and_stale_requests_and_hands_retr
         401
     );
 
+    // Signed JSON of a shape qunbot cannot read is taken (200, or Slack
+    // would retry it) and skipped; a body that is not JSON is a 400.
+    let odd = json!({"type": "event_callback", "event_id": "EvODD", "event": {"type": "message", "text": QUESTION}}).to_string();
+    assert_eq!(post_event(&url, &odd, now(), None, None).await, 200);
+    assert_eq!(post_event(&url, "not json", now(), None, None).await, 400);
+
     // A good one, then Slack's retry of it: both 200, answered once.
     let good = message_callback("EvGOOD", "1700000001.000003", QUESTION);
     assert_eq!(post_event(&url, &good, now(), None, None).await, 200);

@@ -147,6 +147,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn wss_urls_are_supported() {
+        // Refused before any TLS, but not for want of TLS support.
+        let error = connect("wss://127.0.0.1:1/link", None).await.err().unwrap();
+        let text = error.to_string();
+        assert!(text.starts_with("could not connect"), "{text}");
+    }
+
+    #[tokio::test]
     async fn the_loop_stops_on_shutdown() {
         let token = CancellationToken::new();
         token.cancel();
