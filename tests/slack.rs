@@ -193,6 +193,8 @@ async fn an_envelope_whose_ack_was_lost_is_redelivered_and_handled_once() {
     let answers = fake.calls().iter().filter(|c| posted_with(c, ANSWER)).count();
     assert_eq!(answers, 1);
     // The new connection opened before the old one closed.
+    fake.wait_until("the first connection closed", |f| f.connections()[0].1.is_some())
+        .await;
     let connections = fake.connections();
     assert!(connections.len() >= 2, "{connections:?}");
     let (_, first_closed) = connections[0];

@@ -635,7 +635,8 @@ async fn socket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let ticket = query.get("ticket").and_then(|t| t.parse::<u64>().ok());
-    {
+    let (tx, rx) = mpsc::unbounded_channel::<Value>();
+    let index = {
         let mut inner = shared.inner.lock().unwrap();
         // A ticket opens one connection.
         match ticket.and_then(|t| inner.tickets.iter().position(|x| *x == t)) {
@@ -644,18 +645,8 @@ async fn socket(
             }
             None => return StatusCode::UNAUTHORIZED.into_response(),
         }
-    }
-    upgrade.on_upgrade(move |socket| connection(shared, socket))
-}
-
-/// One Socket Mode connection: hello, the envelopes owed, new ones as they
-/// come; acks recorded; closed on stop, or after a `disconnect` once a newer
-/// connection is open (at most 10 s later).
-async fn connection(shared: Arc<Shared>, socket: WebSocket) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
-    let alive = shared.alive.lock().unwrap().clone();
-    let index = {
-        let mut inner = shared.inner.lock().unwrap();
+        // Counted as open from the handshake on (the client may close its
+        // previous connection as soon as it has this one).
         let _ = tx.send(json!({"type": "hello", "num_connections": 1,
             "debug_info": {"host": "applink-test", "approximate_connection_time": 18060},
             "connection_info": {"app_id": "A0TEST"}}));
@@ -671,6 +662,19 @@ async fn connection(shared: Arc<Shared>, socket: WebSocket) {
         inner.connections.len() - 1
     };
     shared.changed.notify_waiters();
+    upgrade.on_upgrade(move |socket| connection(shared, socket, index, rx))
+}
+
+/// One Socket Mode connection: hello, the envelopes owed, new ones as they
+/// come; acks recorded; closed on stop, or after a `disconnect` once a newer
+/// connection is open (at most 10 s later).
+async fn connection(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    index: usize,
+    mut rx: mpsc::UnboundedReceiver<Value>,
+) {
+    let alive = shared.alive.lock().unwrap().clone();
     let (mut sink, mut source) = socket.split();
     let mut leaving: Option<tokio::time::Instant> = None;
     loop {
