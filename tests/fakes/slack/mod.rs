@@ -18,18 +18,16 @@
 //! State lives outside the server, so a test can stop it (sockets closed,
 //! connections refused, deliveries held) and restart it on the same port.
 
+mod events;
+mod socket;
+mod web_api;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures_util::{SinkExt, StreamExt};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -190,8 +188,8 @@ impl FakeSlack {
         let alive = CancellationToken::new();
         *self.shared.alive.lock().unwrap() = alive.clone();
         let app = axum::Router::new()
-            .route("/api/{method}", post(web_api))
-            .route("/socket", get(socket))
+            .route("/api/{method}", post(web_api::web_api))
+            .route("/socket", get(socket::socket))
             .with_state(self.shared.clone());
         let handle = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -256,7 +254,7 @@ impl FakeSlack {
     pub fn deliver_to(&self, url: String) {
         self.shared.inner.lock().unwrap().events_url = Some(url);
         let shared = self.shared.clone();
-        let task = tokio::spawn(deliver_loop(shared));
+        let task = tokio::spawn(events::deliver_loop(shared));
         if let Some(old) = self.deliverer.lock().unwrap().replace(task) {
             old.abort();
         }
@@ -463,331 +461,4 @@ fn envelope(pending: &mut Pending) -> Value {
     });
     pending.sent += 1;
     frame
-}
-
-fn answer(status: u16, body: Value) -> (Response, u16, Option<String>) {
-    let error = body["error"].as_str().map(str::to_owned);
-    (
-        (StatusCode::from_u16(status).unwrap(), Json(body)).into_response(),
-        status,
-        error,
-    )
-}
-
-fn slack_error(error: &str) -> (Response, u16, Option<String>) {
-    answer(200, json!({"ok": false, "error": error}))
-}
-
-async fn web_api(
-    State(shared): State<Arc<Shared>>,
-    Path(method): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let json_body = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    let args: Value = if body.is_empty() {
-        json!({})
-    } else if json_body {
-        serde_json::from_slice(&body).unwrap_or(json!({}))
-    } else {
-        let pairs: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-        json!(pairs)
-    };
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
-    let (response, status, error) = respond(&shared, &method, &token, &args);
-    shared.inner.lock().unwrap().calls.push(Call {
-        method,
-        token,
-        args,
-        status,
-        error,
-        at: Instant::now(),
-    });
-    shared.changed.notify_waiters();
-    response
-}
-
-fn respond(shared: &Shared, method: &str, token: &str, args: &Value) -> (Response, u16, Option<String>) {
-    let mut inner = shared.inner.lock().unwrap();
-    let arg = |key: &str| args[key].as_str().unwrap_or_default().to_owned();
-    if token.is_empty() {
-        return slack_error("not_authed");
-    }
-    let allowed: &[&str] = match method {
-        "apps.connections.open" => &[APP_TOKEN],
-        "chat.delete" => &[BOT_TOKEN, USER_TOKEN],
-        _ => &[BOT_TOKEN],
-    };
-    if !allowed.contains(&token) {
-        let known = [BOT_TOKEN, APP_TOKEN, USER_TOKEN].contains(&token);
-        return slack_error(if known {
-            "not_allowed_token_type"
-        } else {
-            "invalid_auth"
-        });
-    }
-    if let Some(failure) = inner.failures.get_mut(method).and_then(VecDeque::pop_front) {
-        return match failure {
-            Failure::Status(429, retry_after) => {
-                let (mut response, status, error) = answer(429, json!({"ok": false, "error": "ratelimited"}));
-                if let Some(secs) = retry_after {
-                    response
-                        .headers_mut()
-                        .insert("retry-after", secs.to_string().parse().unwrap());
-                }
-                (response, status, error)
-            }
-            Failure::Status(status, _) => (
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    "<html>upstream unavailable</html>",
-                )
-                    .into_response(),
-                status,
-                None,
-            ),
-            Failure::Error(error) => slack_error(error),
-        };
-    }
-    match method {
-        "auth.test" => answer(
-            200,
-            json!({"ok": true, "url": "https://test.slack.com/", "team": "Test", "user": "qunbot",
-                   "team_id": "T0TEST", "user_id": BOT_USER, "bot_id": "B0QUNBOT"}),
-        ),
-        "apps.connections.open" => {
-            inner.next += 1;
-            let ticket = inner.next;
-            inner.tickets.push(ticket);
-            answer(
-                200,
-                json!({"ok": true, "url": format!("ws://{}/socket?ticket={ticket}", shared.addr)}),
-            )
-        }
-        "users.info" => match inner.users.get(&arg("user")) {
-            Some(user) => answer(200, json!({"ok": true, "user": user})),
-            None => slack_error("user_not_found"),
-        },
-        "chat.postMessage" => {
-            let channel = arg("channel");
-            if !(channel == CHANNEL || channel.starts_with('D')) {
-                return slack_error("channel_not_found");
-            }
-            if arg("text").is_empty() {
-                return slack_error("no_text");
-            }
-            let ts = next_ts(&mut inner);
-            inner
-                .messages
-                .insert((channel.clone(), ts.clone()), BOT_USER.to_owned());
-            let mut message = json!({"type": "message", "user": BOT_USER, "bot_id": "B0QUNBOT", "text": arg("text"), "ts": ts});
-            if let Some(thread) = args["thread_ts"].as_str() {
-                message["thread_ts"] = json!(thread);
-            }
-            answer(
-                200,
-                json!({"ok": true, "channel": channel, "ts": ts, "message": message}),
-            )
-        }
-        "chat.delete" => {
-            let key = (arg("channel"), arg("ts"));
-            let Some(author) = inner.messages.get(&key).cloned() else {
-                return slack_error("message_not_found");
-            };
-            // A bot token deletes only the bot's own messages.
-            if token == BOT_TOKEN && author != BOT_USER {
-                return slack_error("cant_delete_message");
-            }
-            inner.messages.remove(&key);
-            answer(200, json!({"ok": true, "channel": key.0, "ts": key.1}))
-        }
-        "conversations.kick" => {
-            if arg("user") == BOT_USER {
-                return slack_error("cant_kick_self");
-            }
-            if arg("channel") != CHANNEL {
-                return slack_error("channel_not_found");
-            }
-            answer(200, json!({"ok": true}))
-        }
-        "conversations.open" => {
-            let user = arg("users");
-            if !inner.users.contains_key(&user) {
-                return slack_error("user_not_found");
-            }
-            answer(200, json!({"ok": true, "channel": {"id": format!("D{user}")}}))
-        }
-        _ => slack_error("unknown_method"),
-    }
-}
-
-async fn socket(
-    State(shared): State<Arc<Shared>>,
-    Query(query): Query<HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let ticket = query.get("ticket").and_then(|t| t.parse::<u64>().ok());
-    let (tx, rx) = mpsc::unbounded_channel::<Value>();
-    let index = {
-        let mut inner = shared.inner.lock().unwrap();
-        // A ticket opens one connection.
-        match ticket.and_then(|t| inner.tickets.iter().position(|x| *x == t)) {
-            Some(i) => {
-                inner.tickets.remove(i);
-            }
-            None => return StatusCode::UNAUTHORIZED.into_response(),
-        }
-        // Counted as open from the handshake on (the client may close its
-        // previous connection as soon as it has this one).
-        let _ = tx.send(json!({"type": "hello", "num_connections": 1,
-            "debug_info": {"host": "applink-test", "approximate_connection_time": 18060},
-            "connection_info": {"app_id": "A0TEST"}}));
-        let owed: Vec<Value> = inner.pending.iter_mut().map(envelope).collect();
-        for frame in owed {
-            let _ = tx.send(frame);
-        }
-        inner.connections.push(Connection {
-            tx: Some(tx),
-            opened: Instant::now(),
-            closed: None,
-        });
-        inner.connections.len() - 1
-    };
-    shared.changed.notify_waiters();
-    upgrade.on_upgrade(move |socket| connection(shared, socket, index, rx))
-}
-
-/// One Socket Mode connection: hello, the envelopes owed, new ones as they
-/// come; acks recorded; closed on stop, or after a `disconnect` once a newer
-/// connection is open (at most 10 s later).
-async fn connection(
-    shared: Arc<Shared>,
-    socket: WebSocket,
-    index: usize,
-    mut rx: mpsc::UnboundedReceiver<Value>,
-) {
-    let alive = shared.alive.lock().unwrap().clone();
-    let (mut sink, mut source) = socket.split();
-    let mut leaving: Option<tokio::time::Instant> = None;
-    loop {
-        let newer_open = || {
-            let inner = shared.inner.lock().unwrap();
-            inner.connections[index + 1..].iter().any(|c| c.tx.is_some())
-        };
-        if leaving.is_some() && newer_open() {
-            break;
-        }
-        let changed = shared.changed.notified();
-        tokio::select! {
-            frame = rx.recv() => {
-                let Some(frame) = frame else { break };
-                if frame["type"] == "disconnect" {
-                    leaving = Some(tokio::time::Instant::now() + Duration::from_secs(10));
-                }
-                if sink.send(WsMessage::text(frame.to_string())).await.is_err() {
-                    break;
-                }
-            }
-            incoming = source.next() => match incoming {
-                Some(Ok(WsMessage::Text(text))) => {
-                    let Ok(ack) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-                    let Some(id) = ack["envelope_id"].as_str() else { continue };
-                    let mut inner = shared.inner.lock().unwrap();
-                    if inner.lose_acks > 0 {
-                        inner.lose_acks -= 1;
-                        continue;
-                    }
-                    inner.pending.retain(|p| p.envelope_id != id);
-                    inner.acks.push(id.to_owned());
-                    drop(inner);
-                    shared.changed.notify_waiters();
-                }
-                Some(Ok(_)) => {}
-                None | Some(Err(_)) => break,
-            },
-            () = changed => {}
-            () = async {
-                match leaving {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => break,
-            () = alive.cancelled() => break,
-        }
-    }
-    let _ = sink.close().await;
-    let mut inner = shared.inner.lock().unwrap();
-    inner.connections[index].tx = None;
-    inner.connections[index].closed = Some(Instant::now());
-    drop(inner);
-    shared.changed.notify_waiters();
-}
-
-/// Events API: post owed events to the daemon in order, signed; retry the
-/// ones not answered 2xx (after 200 ms here; Slack waits minutes). Holds
-/// while the fake is stopped.
-async fn deliver_loop(shared: Arc<Shared>) {
-    let client = reqwest::Client::new();
-    loop {
-        let changed = shared.changed.notified();
-        let next = {
-            let inner = shared.inner.lock().unwrap();
-            let up = !shared.alive.lock().unwrap().is_cancelled();
-            match (&inner.events_url, inner.pending.first()) {
-                (Some(url), Some(p)) if up => Some((url.clone(), p.clone())),
-                _ => None,
-            }
-        };
-        let Some((url, pending)) = next else {
-            let _ = tokio::time::timeout(Duration::from_millis(200), changed).await;
-            continue;
-        };
-        let body = pending.payload.to_string();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let (stamp, signature) = FakeSlack::sign(&body, now);
-        let mut request = client
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-slack-request-timestamp", stamp)
-            .header("x-slack-signature", signature)
-            .timeout(Duration::from_secs(3))
-            .body(body);
-        if pending.sent > 0 {
-            request = request
-                .header("x-slack-retry-num", pending.sent.to_string())
-                .header("x-slack-retry-reason", "http_error");
-        }
-        let status = match request.send().await {
-            Ok(response) => response.status().as_u16(),
-            Err(_) => 0,
-        };
-        {
-            let mut inner = shared.inner.lock().unwrap();
-            inner.deliveries.push(Delivery {
-                event_id: pending.event_id.clone(),
-                retry: pending.sent,
-                status,
-            });
-            if (200..300).contains(&status) {
-                inner.pending.retain(|p| p.event_id != pending.event_id);
-            } else if let Some(p) = inner.pending.iter_mut().find(|p| p.event_id == pending.event_id) {
-                p.sent += 1;
-            }
-        }
-        shared.changed.notify_waiters();
-        if !(200..300).contains(&status) {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
 }
