@@ -528,3 +528,40 @@ async fn socket_mode_gives_joins_and_skips_the_bots_own_messages() {
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn the_events_api_window_is_read_from_the_adapters_clock() {
+    let fake = FakeSlack::start().await;
+    // The daemon's clock says 2020; Slack signs with its own time.
+    let then = chrono::DateTime::from_timestamp(1_600_000_000, 0).unwrap();
+    let clock = Arc::new(qunbot::clock::VirtualClock::new(then));
+    let adapter = adapter(
+        &fake,
+        json!({"mode": "events", "signing_secret": SIGNING_SECRET, "app_token": null}),
+    )
+    .with_clock(clock.clone());
+    let mut router = axum::Router::new();
+    for route in adapter.routes() {
+        router = router.route(&route.path, route.handler);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slack/sl", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let body = message_callback("EvCLOCK", "1600000000.000001", "hi");
+    assert_eq!(
+        post_event(&url, &body, 1_600_000_000 - 200, None, None).await,
+        200
+    );
+    assert_eq!(
+        post_event(&url, &body, now(), None, None).await,
+        401,
+        "the wall clock is not the daemon's"
+    );
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(
+        post_event(&url, &body, 1_600_000_000 - 200, None, None).await,
+        401,
+        "now ten minutes old"
+    );
+}
