@@ -29,6 +29,7 @@ mod crash;
 mod daemon;
 mod fakes;
 mod faq;
+mod feishu;
 mod moderation;
 mod onebot;
 mod outbox;

@@ -88,14 +88,23 @@ impl Daemon {
         }
         let (tx, rx) = oneshot::channel::<()>();
         let clock = Arc::new(clock.clone());
+        let ready = Arc::new(tokio::sync::Notify::new());
+        let options = RunOptions {
+            ready: Some(ready.clone()),
+            ..RunOptions::default()
+        };
+        let notified = ready.notified();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = rx.await;
             };
-            runtime::run(config, clock, RunOptions::default(), shutdown)
-                .await
-                .unwrap();
+            runtime::run(config, clock, options, shutdown).await.unwrap();
         });
+        // Moving the clock before the scheduler took its start time would
+        // skip its first slots.
+        tokio::time::timeout(Duration::from_secs(30), notified)
+            .await
+            .expect("daemon ready");
         Daemon {
             adapters,
             stop: Some(tx),

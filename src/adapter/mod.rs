@@ -7,6 +7,7 @@
 //! do and the outbox can pace what it can.
 
 mod console;
+pub mod feishu;
 pub mod http;
 pub mod memory;
 pub mod onebot;
@@ -18,6 +19,7 @@ pub mod webhook;
 pub mod ws;
 
 pub use console::{ConsoleAdapter, ConsoleConfig};
+pub use feishu::{FeishuAdapter, FeishuConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
 pub use slack::{SlackAdapter, SlackConfig};
@@ -247,6 +249,7 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<TelegramConfig>(),
         builtin::<WebhookConfig>(),
         builtin::<OneBotConfig>(),
+        builtin::<FeishuConfig>(),
         builtin::<RobotConfig<WeCom>>(),
         builtin::<RobotConfig<Feishu>>(),
         builtin::<RobotConfig<DingTalk>>(),
