@@ -117,6 +117,14 @@ struct Connection {
     closed: Option<Instant>,
 }
 
+impl Connection {
+    /// Its sender, if the connection is open (a handshake the client gave
+    /// up on, or a server stopping mid-upgrade, leaves a closed one).
+    fn live(&self) -> Option<mpsc::UnboundedSender<Value>> {
+        self.tx.clone().filter(|tx| !tx.is_closed())
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     calls: Vec<Call>,
@@ -311,7 +319,7 @@ impl FakeSlack {
         };
         inner.pending.push(pending);
         // Socket Mode: send it on the newest open connection.
-        let newest = inner.connections.iter().rev().find_map(|c| c.tx.clone());
+        let newest = inner.connections.iter().rev().find_map(Connection::live);
         if let Some(tx) = newest {
             let last = inner.pending.len() - 1;
             let frame = envelope(&mut inner.pending[last]);

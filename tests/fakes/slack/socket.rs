@@ -66,7 +66,7 @@ async fn connection(
     loop {
         let newer_open = || {
             let inner = shared.inner.lock().unwrap();
-            inner.connections[index + 1..].iter().any(|c| c.tx.is_some())
+            inner.connections[index + 1..].iter().any(|c| c.live().is_some())
         };
         if leaving.is_some() && newer_open() {
             break;
