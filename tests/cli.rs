@@ -424,6 +424,10 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("DINGTALK_APP_SECRET", "s")
             .env("ONEBOT_SECRET", "s1gn")
             .env("DISCORD_BOT_TOKEN", "MTIz.abc.def")
+            .env("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+            .env("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
+            .env("SLACK_SIGNING_SECRET", "s3cret")
+            .env("SLACK_ADMIN_TOKEN", "xoxp-1-2-abc")
             .output()
             .unwrap();
         assert!(

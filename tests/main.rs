@@ -25,6 +25,8 @@
 //! - `feishu`, `dingtalk`: the app bots: signed callbacks in, Open API out.
 //! - `discord`: the Discord adapter in the real daemon against the fake: the behaviour suite,
 //!   gateway resumes, invalid sessions, heartbeat ACKs, rate limits, refused tokens, roles.
+//! - `slack`: the Slack adapter against the fake: the behaviour suite over Socket Mode and the
+//!   Events API, lost acks, disconnect messages, signatures, rate limits, threads, error codes.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -46,6 +48,7 @@ mod onebot_v12;
 mod outbox;
 mod robots;
 mod simulate;
+mod slack;
 mod storage;
 mod telegram;
 mod util;

@@ -15,6 +15,7 @@ pub mod memory;
 pub mod onebot;
 pub mod robot;
 pub mod sign;
+pub mod slack;
 pub mod split;
 pub mod telegram;
 pub mod webhook;
@@ -26,6 +27,7 @@ pub use discord::{DiscordAdapter, DiscordConfig};
 pub use feishu::{FeishuAdapter, FeishuConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
+pub use slack::{SlackAdapter, SlackConfig};
 pub use telegram::{TelegramAdapter, TelegramConfig};
 pub use webhook::{WebhookAdapter, WebhookConfig};
 
@@ -258,5 +260,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<RobotConfig<Feishu>>(),
         builtin::<RobotConfig<DingTalk>>(),
         builtin::<DiscordConfig>(),
+        builtin::<SlackConfig>(),
     ]
 }

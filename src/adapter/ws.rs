@@ -2,9 +2,10 @@
 //! token header and a connect timeout), and one reconnect loop that waits
 //! with the shared [`Backoff`] between connections and stops on shutdown.
 //!
-//! `ws://` and `wss://` URLs both work (TLS by rustls with the webpki
-//! roots): OneBot implementations run next to the daemon, Discord's
-//! gateway is on the internet.
+//! `ws://` and `wss://` URLs are supported (TLS with rustls and the webpki
+//! roots, as the HTTP client): OneBot implementations run next to the
+//! daemon, Discord's gateway and Slack's Socket Mode are `wss://` on the
+//! internet.
 
 use std::future::Future;
 
@@ -55,6 +56,15 @@ pub fn describe(error: &tokio_tungstenite::tungstenite::Error) -> String {
     }
 }
 
+/// Why [`reconnect_loop_with`]'s `dial` found no connection.
+#[derive(Debug)]
+pub enum DialError {
+    /// It may work later: wait with the backoff and dial again.
+    Retry(String),
+    /// It never will (a refused token): stop the loop with this error.
+    Fatal(BoxError),
+}
+
 /// Keep a connection to `url` until `shutdown` fires: connect, run
 /// `session` on the stream until it ends, wait with `backoff` (reset after
 /// each successful connect) and connect again. `session` should itself
@@ -70,7 +80,13 @@ pub async fn reconnect_loop<F, Fut>(
     F: FnMut(WsStream) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    reconnect_loop_to(name, || url.to_owned(), token, backoff, shutdown, session).await;
+    let dial = || async move {
+        connect(url, token)
+            .await
+            .map_err(|e| DialError::Retry(e.to_string()))
+    };
+    // `dial` never gives a fatal error, so neither does the loop.
+    let _ = reconnect_loop_with(name, dial, backoff, shutdown, session).await;
 }
 
 /// [`reconnect_loop`], asking `url` for the URL before each connection
@@ -80,19 +96,47 @@ pub async fn reconnect_loop_to<U, F, Fut>(
     name: &str,
     mut url: U,
     token: Option<&str>,
-    mut backoff: Backoff,
+    backoff: Backoff,
     shutdown: &CancellationToken,
-    mut session: F,
+    session: F,
 ) where
     U: FnMut() -> String,
     F: FnMut(WsStream) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
-    loop {
+    let dial = || {
         let url = url();
+        async move {
+            connect(&url, token)
+                .await
+                .map_err(|e| DialError::Retry(e.to_string()))
+        }
+    };
+    // `dial` never gives a fatal error, so neither does the loop.
+    let _ = reconnect_loop_with(name, dial, backoff, shutdown, session).await;
+}
+
+/// [`reconnect_loop`] for platforms that hand out a fresh URL for every
+/// connection (Slack's Socket Mode): `dial` finds the URL and connects. A
+/// [`DialError::Fatal`] stops the loop with its error; shutdown stops it
+/// with `Ok`.
+pub async fn reconnect_loop_with<D, DFut, F, Fut>(
+    name: &str,
+    mut dial: D,
+    mut backoff: Backoff,
+    shutdown: &CancellationToken,
+    mut session: F,
+) -> Result<(), BoxError>
+where
+    D: FnMut() -> DFut,
+    DFut: Future<Output = Result<WsStream, DialError>>,
+    F: FnMut(WsStream) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    loop {
         let connected = tokio::select! {
-            connected = connect(&url, token) => connected,
-            () = shutdown.cancelled() => return,
+            connected = dial() => connected,
+            () = shutdown.cancelled() => return Ok(()),
         };
         match connected {
             Ok(stream) => {
@@ -103,15 +147,16 @@ pub async fn reconnect_loop_to<U, F, Fut>(
                     Err(error) => tracing::warn!(adapter = %name, %error, "WebSocket lost"),
                 }
                 if shutdown.is_cancelled() {
-                    return;
+                    return Ok(());
                 }
             }
-            Err(error) => {
+            Err(DialError::Fatal(error)) => return Err(error),
+            Err(DialError::Retry(error)) => {
                 tracing::warn!(adapter = %name, %error, retry_in = ?backoff.peek(), "WebSocket connect failed; retrying");
             }
         }
         if !backoff.wait(shutdown).await {
-            return;
+            return Ok(());
         }
     }
 }
@@ -127,6 +172,14 @@ mod tests {
             .err()
             .unwrap();
         assert!(!error.to_string().contains("SECRET"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn wss_urls_are_supported() {
+        // Refused before any TLS, but not for want of TLS support.
+        let error = connect("wss://127.0.0.1:1/link", None).await.err().unwrap();
+        let text = error.to_string();
+        assert!(text.starts_with("could not connect"), "{text}");
     }
 
     #[tokio::test]

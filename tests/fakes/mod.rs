@@ -5,6 +5,7 @@
 //! - `feishu`: the Feishu Open Platform (Open API, encrypted event callbacks).
 //! - `onebot`: a OneBot v11 or v12 implementation (WebSockets or HTTP, signatures, disconnects).
 //! - `robots`: the WeCom, Feishu and DingTalk group robots' webhooks.
+//! - `slack`: Slack's Web API, Socket Mode and Events API delivery (signed).
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
 
 pub mod dingtalk;
@@ -12,4 +13,5 @@ pub mod discord;
 pub mod feishu;
 pub mod onebot;
 pub mod robots;
+pub mod slack;
 pub mod telegram;

@@ -11,10 +11,9 @@
 //! `X-Qunbot-Signature: sha256=HEX(HMAC-SHA256(secret, body))`.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
 
+use crate::adapter::sign;
 use crate::event::{
     Action, AdapterId, Chat, Event, EventKind, GroupId, Message, MessageId, Role, Sender, UserId,
 };
@@ -124,35 +123,15 @@ pub(super) fn outgoing(adapter: &AdapterId, action: &Action) -> Vec<u8> {
 
 /// `sha256=HEX` of `body` under `secret`.
 pub(super) fn sign(secret: &[u8], body: &[u8]) -> String {
-    let mut mac = mac(secret);
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::from("sha256=");
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("sha256={}", sign::hmac_hex(secret, &[body]))
 }
 
 /// Whether `header` is a valid signature of `body` (constant time).
 pub(super) fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(hex) = header.trim().strip_prefix("sha256=") else {
-        return false;
-    };
-    let Some(bytes) = crate::adapter::http::decode_hex(hex) else {
-        return false;
-    };
-    let mut mac = mac(secret);
-    mac.update(body);
-    mac.verify_slice(&bytes).is_ok()
-}
-
-fn mac(secret: &[u8]) -> Hmac<Sha256> {
-    // HMAC takes keys of any length; new_from_slice cannot fail for it.
-    match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    }
+    header
+        .trim()
+        .strip_prefix("sha256=")
+        .is_some_and(|hex| sign::verify_hex(secret, &[body], hex))
 }
 
 #[cfg(test)]
