@@ -1,0 +1,647 @@
+//! The Matrix adapter (client-server API).
+//!
+//! - `config.rs`: [`MatrixConfig`], the `kind: matrix` options.
+//! - `client.rs`: the API client (bearer token, error bodies, encoding).
+//! - `convert.rs`: sync JSON → events, and the room state it needs (pure).
+//! - `mutes.rs`: timed mutes kept in the store and lifted when due.
+//!
+//! Events arrive by `/sync` long polling. Its `since` token is stored (in
+//! the daemon's key-values) only after the answer's events are handed to
+//! the daemon, so a restart neither loses nor repeats events; on the very
+//! first start the history is skipped (only the initial state is read).
+//! Invites are accepted when `auto_join` is on. Actions are sent with
+//! transaction ids derived from their outbox entry, so a retried send the
+//! homeserver already took is not posted twice.
+
+mod client;
+mod config;
+mod convert;
+mod mutes;
+
+pub use config::MatrixConfig;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use self::client::{ApiError, Client, Request};
+use self::convert::{PowerLevels, RawEvent, RoomState, SyncResponse};
+use self::mutes::{Muted, Mutes};
+use super::http::Backoff;
+use super::{Adapter, Capabilities, DeliveryKey, EventSink, SendError, Services};
+use crate::clock::Clock;
+use crate::error::BoxError;
+use crate::event::{Action, AdapterId, Event, Target};
+use crate::storage::Store;
+
+/// Timeline events per room in one sync answer (more are reported as a gap).
+const TIMELINE_LIMIT: u32 = 100;
+
+/// The power-levels content key where qunbot notes when its mutes end
+/// (`{user: Unix ms}`), so moderators (and other tools) can see it.
+pub const MUTED_UNTIL: &str = "org.qunbot.muted_until";
+
+/// After a failed unmute, the wait before the next try.
+const UNMUTE_RETRY: Duration = Duration::from_secs(30);
+
+/// A Matrix bot account.
+pub struct MatrixAdapter {
+    /// Its id from config.yaml.
+    id: AdapterId,
+    /// Its options.
+    config: MatrixConfig,
+    /// The API client.
+    client: Client,
+    /// The daemon's store, clock and the mutes kept there; set by `attach`.
+    attached: OnceLock<Attached>,
+    /// The bot's own user id (from config or `/whoami`).
+    me: OnceLock<String>,
+    /// Known state per room id, kept from sync and fetched when missing.
+    rooms: Mutex<HashMap<String, RoomState>>,
+    /// Rooms invited to whose join failed; tried again on every sync.
+    invites: Mutex<BTreeSet<String>>,
+    /// Wakes the mute timer when a mute is added.
+    mute_added: Notify,
+    /// Numbers transaction ids of actions not from the outbox.
+    txn: AtomicU64,
+}
+
+/// What `attach` hands over.
+struct Attached {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    mutes: Mutes,
+}
+
+impl std::fmt::Debug for MatrixAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatrixAdapter")
+            .field("id", &self.id)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `/account/whoami`.
+#[derive(Deserialize)]
+struct WhoAmI {
+    user_id: String,
+}
+
+impl MatrixAdapter {
+    /// A not yet running adapter for `config`.
+    pub fn new(id: AdapterId, config: MatrixConfig) -> Result<Self, BoxError> {
+        let client = Client::new(&config.homeserver, &config.access_token)?;
+        let me = OnceLock::new();
+        if let Some(user) = &config.user_id {
+            let _ = me.set(user.clone());
+        }
+        Ok(Self {
+            id,
+            config,
+            client,
+            attached: OnceLock::new(),
+            me,
+            rooms: Mutex::new(HashMap::new()),
+            invites: Mutex::new(BTreeSet::new()),
+            mute_added: Notify::new(),
+            txn: AtomicU64::new(0),
+        })
+    }
+
+    fn attached(&self) -> Result<&Attached, BoxError> {
+        self.attached
+            .get()
+            .ok_or_else(|| "the matrix adapter runs only inside the daemon (no store attached)".into())
+    }
+
+    /// The store key of the sync token.
+    fn since_key(&self) -> String {
+        format!("{}/since", self.id)
+    }
+
+    /// Learn the bot's user id from `/whoami` unless configured.
+    async fn whoami(&self, shutdown: &CancellationToken) -> Result<bool, BoxError> {
+        let mut backoff = Backoff::default();
+        while self.me.get().is_none() {
+            let answer = tokio::select! {
+                answer = self.client.call::<WhoAmI>(Request::new("whoami", Method::GET, vec!["account", "whoami"])) => answer,
+                () = shutdown.cancelled() => return Ok(false),
+            };
+            match answer {
+                Ok(who) => {
+                    let _ = self.me.set(who.user_id);
+                }
+                Err(error) if error.is_unauthorized() => return Err(refused(&error)),
+                Err(error) => {
+                    tracing::warn!(adapter = %self.id, %error, retry_in = ?backoff.peek(), "whoami failed; retrying");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// `/sync` until shutdown, storing `since` after each answer's events
+    /// are handed over.
+    async fn sync(&self, events: &EventSink, shutdown: &CancellationToken) -> Result<(), BoxError> {
+        let attached = self.attached()?;
+        let mut since = match attached.store.kv_get(mutes::NAMESPACE, &self.since_key()).await {
+            Ok(since) => since,
+            Err(error) => return Err(format!("cannot read the sync token: {error}").into()),
+        };
+        let wait = self.config.sync_timeout.0;
+        let mut backoff = Backoff::default();
+        loop {
+            let first = since.is_none();
+            let mut request = Request::new("sync", Method::GET, vec!["sync"]);
+            let limit = if first { 1 } else { TIMELINE_LIMIT };
+            request.query.push(("filter", convert::sync_filter(limit)));
+            let poll = if first { Duration::ZERO } else { wait };
+            request.query.push(("timeout", poll.as_millis().to_string()));
+            if let Some(token) = &since {
+                request.query.push(("since", token.clone()));
+            }
+            request.timeout = Some(poll + Duration::from_secs(15));
+            let answer = tokio::select! {
+                answer = self.client.call::<SyncResponse>(request) => answer,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            match answer {
+                Ok(answer) => {
+                    backoff.reset();
+                    let next = answer.next_batch.clone();
+                    if !self.deliver(answer, first, events).await {
+                        return Ok(());
+                    }
+                    if let Err(error) = attached
+                        .store
+                        .kv_put(mutes::NAMESPACE, &self.since_key(), &next)
+                        .await
+                    {
+                        tracing::warn!(adapter = %self.id, %error, "could not store the sync token; a restart may repeat events");
+                    }
+                    since = Some(next);
+                    self.join_invites().await;
+                }
+                Err(error) if error.is_unauthorized() => return Err(refused(&error)),
+                Err(error) => {
+                    tracing::warn!(adapter = %self.id, %error, retry_in = ?backoff.peek(), "sync failed; retrying");
+                    if !backoff.wait(shutdown).await {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Read one sync answer: note invites, keep room state, and hand over
+    /// the timeline's events (none from the first sync: no history replay).
+    /// `false` once nobody receives events any more.
+    async fn deliver(&self, answer: SyncResponse, first: bool, events: &EventSink) -> bool {
+        if self.config.auto_join {
+            self.invites
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(answer.rooms.invite.into_keys());
+        }
+        let me = self.me.get().cloned().unwrap_or_default();
+        for (room, joined) in answer.rooms.join {
+            if joined.timeline.limited && !first {
+                tracing::warn!(adapter = %self.id, %room, limit = TIMELINE_LIMIT,
+                    "more events in the room since the last sync than one answer holds; the older ones are skipped");
+            }
+            let has_state = |e: &RawEvent| {
+                e.state_key.as_deref() == Some("")
+                    && matches!(e.kind.as_str(), "m.room.power_levels" | "m.room.create")
+            };
+            let complete = joined
+                .state
+                .events
+                .iter()
+                .chain(&joined.timeline.events)
+                .filter(|e| has_state(e))
+                .count()
+                >= 2;
+            if !first && !complete && !self.room_loaded(&room) {
+                self.load_room(&room).await;
+            }
+            let mut out: Vec<Event> = Vec::new();
+            {
+                let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+                let state = rooms.entry(room.clone()).or_default();
+                for event in &joined.state.events {
+                    state.apply(event);
+                }
+                if first || complete {
+                    state.loaded = true;
+                }
+                for event in &joined.timeline.events {
+                    state.apply(event);
+                    if first || event.sender == me || event.state_key.as_deref() == Some(me.as_str()) {
+                        continue;
+                    }
+                    out.extend(convert::timeline_event(&self.id, &room, event, state));
+                }
+            }
+            for event in out {
+                if events.send(event).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn room_loaded(&self, room: &str) -> bool {
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(room)
+            .is_some_and(|s| s.loaded)
+    }
+
+    /// Fetch a room's power levels and creation event (after a restart the
+    /// sync only sends changes). A failure leaves everyone a member until
+    /// the next try.
+    async fn load_room(&self, room: &str) {
+        let mut fetched = Vec::new();
+        for kind in ["m.room.create", "m.room.power_levels"] {
+            let request = Request::new("state", Method::GET, vec!["rooms", room, "state", kind, ""]);
+            let answer = self.client.call::<Value>(request).await;
+            match answer {
+                Ok(content) => fetched.push(RawEvent {
+                    kind: kind.to_owned(),
+                    event_id: None,
+                    // The creator is the sender of `m.room.create`; the
+                    // content of old room versions names it.
+                    sender: content
+                        .get("creator")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    state_key: Some(String::new()),
+                    content,
+                    origin_server_ts: 0,
+                    unsigned: Value::Null,
+                }),
+                Err(error) => {
+                    tracing::warn!(adapter = %self.id, %room, %error, "could not read the room's power levels; members count as members");
+                    return;
+                }
+            }
+        }
+        // Room version 12 dropped `creator` from the content: the full
+        // event names its sender.
+        if fetched.first().is_some_and(|e| e.sender.is_empty()) {
+            let mut request = Request::new(
+                "state",
+                Method::GET,
+                vec!["rooms", room, "state", "m.room.create", ""],
+            );
+            request.query.push(("format", "event".into()));
+            if let Ok(event) = self.client.call::<RawEvent>(request).await {
+                fetched[0] = event;
+            }
+        }
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        let state = rooms.entry(room.to_owned()).or_default();
+        for event in &fetched {
+            state.apply(event);
+        }
+        state.loaded = true;
+    }
+
+    /// Join the rooms the bot is invited to; failures are tried after the
+    /// next sync.
+    async fn join_invites(&self) {
+        let pending: Vec<String> = self
+            .invites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        for room in pending {
+            let request = Request::new("join", Method::POST, vec!["join", &room]).body(json!({}));
+            let answer = self.client.call::<Value>(request).await;
+            let done = match answer {
+                Ok(_) => {
+                    tracing::info!(adapter = %self.id, %room, "joined the room on invite");
+                    true
+                }
+                Err(error) => match error.send_error() {
+                    SendError::Permanent(_) => {
+                        tracing::warn!(adapter = %self.id, %room, %error, "could not join the room; invite dropped");
+                        true
+                    }
+                    _ => {
+                        tracing::warn!(adapter = %self.id, %room, %error, "could not join the room yet; retrying");
+                        false
+                    }
+                },
+            };
+            if done {
+                self.invites
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
+            }
+        }
+    }
+
+    /// Lift mutes as they fall due, until shutdown.
+    async fn unmute_due(&self, shutdown: &CancellationToken) {
+        let Ok(attached) = self.attached() else { return };
+        loop {
+            let next = match attached.mutes.next().await {
+                Ok(next) => next,
+                Err(error) => {
+                    tracing::warn!(adapter = %self.id, %error, "could not read pending mutes; retrying");
+                    let retry = attached.clock.now() + chrono::Duration::seconds(5);
+                    tokio::select! {
+                        () = attached.clock.sleep_until(retry) => continue,
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            };
+            let Some(muted) = next else {
+                tokio::select! {
+                    () = self.mute_added.notified() => continue,
+                    () = shutdown.cancelled() => return,
+                }
+            };
+            if muted.until > attached.clock.now() {
+                tokio::select! {
+                    () = attached.clock.sleep_until(muted.until) => {}
+                    () = self.mute_added.notified() => {}
+                    () = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            let outcome = self.lift(&muted.room, &muted.user, muted.restore).await;
+            let stored = match outcome {
+                Ok(()) | Err(SendError::Permanent(_)) => {
+                    if let Err(SendError::Permanent(error)) = &outcome {
+                        tracing::warn!(adapter = %self.id, room = %muted.room, user = %muted.user, %error, "could not lift a mute; given up");
+                    }
+                    attached.mutes.take(&muted.room, &muted.user).await.map(|_| ())
+                }
+                Err(error) => {
+                    let wait = match error {
+                        SendError::RetryAfter(wait) => wait,
+                        _ => UNMUTE_RETRY,
+                    };
+                    tracing::warn!(adapter = %self.id, room = %muted.room, %error, ?wait, "could not lift a mute yet; retrying");
+                    let later = attached.clock.now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
+                    attached.mutes.postpone(&muted.room, &muted.user, later).await
+                }
+            };
+            if let Err(error) = stored {
+                tracing::warn!(adapter = %self.id, %error, "could not update pending mutes");
+            }
+        }
+    }
+
+    /// The room's current power levels (an absent event reads as the defaults).
+    async fn power_levels(&self, room: &str) -> Result<PowerLevels, SendError> {
+        let request = Request::new(
+            "state",
+            Method::GET,
+            vec!["rooms", room, "state", "m.room.power_levels", ""],
+        );
+        match self.client.call::<Value>(request).await {
+            Ok(content) => Ok(PowerLevels { content }),
+            Err(error) if error.errcode() == Some("M_NOT_FOUND") => Ok(PowerLevels::default()),
+            Err(error) => Err(error.send_error()),
+        }
+    }
+
+    async fn put_power_levels(&self, room: &str, content: Value) -> Result<(), SendError> {
+        let request = Request::new(
+            "state",
+            Method::PUT,
+            vec!["rooms", room, "state", "m.room.power_levels", ""],
+        )
+        .body(content);
+        self.client
+            .call::<Value>(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.send_error())
+    }
+
+    /// Mute: note the end in the store first (so a crash after the change
+    /// still lifts it), then lower the member below the level to post.
+    async fn mute(&self, room: &str, user: &str, seconds: u64) -> Result<(), SendError> {
+        let attached = self.attached().map_err(|e| SendError::Permanent(e.to_string()))?;
+        let levels = self.power_levels(room).await?;
+        let until = attached.clock.now()
+            + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000));
+        let muted_level = levels.user(user).min(levels.to_post() - 1);
+        attached
+            .mutes
+            .add(Muted {
+                room: room.to_owned(),
+                user: user.to_owned(),
+                until,
+                restore: levels.listed(user).filter(|l| *l >= levels.to_post()),
+            })
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))?;
+        self.mute_added.notify_one();
+        let mut content = levels.with_user(user, Some(muted_level));
+        let note = &mut content[MUTED_UNTIL];
+        if !note.is_object() {
+            *note = json!({});
+        }
+        note[user] = json!(until.timestamp_millis());
+        self.put_power_levels(room, content).await
+    }
+
+    /// Give a muted member back the level they had (if they are still
+    /// muted: someone may have changed it since).
+    async fn lift(&self, room: &str, user: &str, restore: Option<i64>) -> Result<(), SendError> {
+        let levels = self.power_levels(room).await?;
+        let noted = levels
+            .content
+            .get(MUTED_UNTIL)
+            .and_then(|n| n.get(user))
+            .is_some();
+        if levels.user(user) >= levels.to_post() && !noted {
+            return Ok(());
+        }
+        let restore = restore.filter(|l| *l >= levels.to_post());
+        let mut content = if levels.user(user) < levels.to_post() {
+            levels.with_user(user, restore)
+        } else {
+            levels.content.clone()
+        };
+        if let Some(note) = content.get_mut(MUTED_UNTIL).and_then(Value::as_object_mut) {
+            note.remove(user);
+        }
+        self.put_power_levels(room, content).await
+    }
+
+    /// Make one call whose answer is not needed.
+    async fn call(&self, request: Request<'_>) -> Result<(), SendError> {
+        self.client
+            .call::<Value>(request)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.send_error())
+    }
+
+    /// Carry out `action` with transaction id `txn` for sends and redactions.
+    async fn act(&self, action: &Action, txn: &str) -> Result<(), SendError> {
+        match action {
+            Action::Send {
+                to: Target::Group(group),
+                text,
+            } => {
+                let path = vec!["rooms", group.as_str(), "send", "m.room.message", txn];
+                self.call(Request::new("send", Method::PUT, path).body(convert::message_content(text, None)))
+                    .await
+            }
+            Action::Send {
+                to: Target::User(_), ..
+            } => Err(SendError::Permanent(
+                "direct messages are not supported by the matrix adapter".into(),
+            )),
+            Action::Reply {
+                group,
+                reply_to,
+                text,
+            } => {
+                let path = vec!["rooms", group.as_str(), "send", "m.room.message", txn];
+                let content = convert::message_content(text, Some(reply_to.as_str()));
+                self.call(Request::new("send", Method::PUT, path).body(content))
+                    .await
+            }
+            Action::Delete { group, message } => {
+                let path = vec!["rooms", group.as_str(), "redact", message.as_str(), txn];
+                self.call(Request::new("redact", Method::PUT, path).body(json!({})))
+                    .await
+            }
+            Action::Mute { group, user, seconds } => self.mute(group.as_str(), user.as_str(), *seconds).await,
+            Action::Unmute { group, user } => {
+                let attached = self.attached().map_err(|e| SendError::Permanent(e.to_string()))?;
+                let pending = attached
+                    .mutes
+                    .take(group.as_str(), user.as_str())
+                    .await
+                    .map_err(|e| SendError::Transient(e.to_string()))?;
+                let result = self
+                    .lift(
+                        group.as_str(),
+                        user.as_str(),
+                        pending.as_ref().and_then(|m| m.restore),
+                    )
+                    .await;
+                if result.is_err() {
+                    if let Some(muted) = pending {
+                        // Keep it, so the timer lifts it if the retries fail.
+                        let _ = attached.mutes.add(muted).await;
+                    }
+                }
+                result
+            }
+            Action::Kick { group, user } => {
+                let path = vec!["rooms", group.as_str(), "kick"];
+                self.call(Request::new("kick", Method::POST, path).body(json!({"user_id": user.as_str()})))
+                    .await
+            }
+            Action::Ban { group, user } => {
+                let path = vec!["rooms", group.as_str(), "ban"];
+                self.call(Request::new("ban", Method::POST, path).body(json!({"user_id": user.as_str()})))
+                    .await
+            }
+        }
+    }
+}
+
+/// The error that stops the adapter when the token is refused (the
+/// server's words, never the token).
+fn refused(error: &ApiError) -> BoxError {
+    format!("the homeserver refused the access token ({error}); get a new token (docs/adapters.md, Matrix)")
+        .into()
+}
+
+#[async_trait]
+impl Adapter for MatrixAdapter {
+    fn id(&self) -> &AdapterId {
+        &self.id
+    }
+
+    /// Everything but direct messages.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            direct_message: false,
+            ..Capabilities::ALL
+        }
+    }
+
+    fn attach(&self, services: &Services) {
+        let _ = self.attached.set(Attached {
+            store: services.store.clone(),
+            clock: services.clock.clone(),
+            mutes: Mutes::new(services.store.clone(), self.id.as_str()),
+        });
+    }
+
+    async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
+        self.attached()?;
+        if !self.whoami(&shutdown).await? {
+            return Ok(());
+        }
+        // The timer stops with the sync loop (a refused token stops both).
+        let timers = shutdown.child_token();
+        let (synced, ()) = tokio::join!(
+            async {
+                let result = self.sync(&events, &shutdown).await;
+                timers.cancel();
+                result
+            },
+            self.unmute_due(&timers)
+        );
+        synced
+    }
+
+    async fn execute(&self, action: &Action) -> Result<(), SendError> {
+        let n = self.txn.fetch_add(1, Ordering::Relaxed);
+        let txn = format!("qunbot.x{}.{n}", Utc::now().timestamp_millis());
+        self.act(action, &txn).await
+    }
+
+    async fn execute_queued(&self, key: DeliveryKey, action: &Action) -> Result<(), SendError> {
+        self.act(action, &format!("qunbot.{key}")).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_token() {
+        let config: MatrixConfig = serde_json::from_value(json!({
+            "homeserver": "http://127.0.0.1:1", "access_token": "TOPSECRET"
+        }))
+        .unwrap();
+        assert!(!format!("{config:?}").contains("TOPSECRET"));
+        let adapter = MatrixAdapter::new("mx".into(), config).unwrap();
+        assert!(!format!("{adapter:?}").contains("TOPSECRET"));
+    }
+}
