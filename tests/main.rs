@@ -16,6 +16,10 @@
 //! - `webhook`: the generic webhook adapter: signed events in, signed actions out.
 //! - `onebot`: the OneBot v11 adapter in the real daemon against the fake: replies, private
 //!   codes, welcomes, spam deleted and muted, disconnects and restarts, tokens, reverse mode.
+//! - `synapse`: a real Synapse homeserver for the Matrix tests (from `scripts/synapse.sh`'s
+//!   virtualenv), started once per run; users registered through the admin API.
+//! - `matrix`: the Matrix adapter in the real daemon against Synapse: the behaviour suite with
+//!   an outage, the sync token across restarts, invites, power levels, mutes, kick/ban, 401.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -27,11 +31,13 @@ mod crash;
 mod daemon;
 mod fakes;
 mod faq;
+mod matrix;
 mod moderation;
 mod onebot;
 mod outbox;
 mod simulate;
 mod storage;
+mod synapse;
 mod telegram;
 mod util;
 mod webhook;
