@@ -36,12 +36,16 @@ where
         if let Some(found) = check().await {
             return found;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-/// A room with its creator, the bot (power 100) and three members, the
+/// A room with its creator (in room version 12 the creator outranks every
+/// level and must not be listed), the bot (power 100) and three members, the
 /// bot reaching Synapse through a cuttable proxy.
 struct MatrixPeer {
     proxy: Proxy,
@@ -63,9 +67,7 @@ impl MatrixPeer {
         let invite: Vec<&str> = std::iter::once(bot.id.as_str())
             .chain(members.values().map(|u| u.id.as_str()))
             .collect();
-        let room = owner
-            .create_room(&[(owner.id.as_str(), 100), (bot.id.as_str(), 100)], &invite)
-            .await;
+        let room = owner.create_room(&[(bot.id.as_str(), 100)], &invite).await;
         for user in members.values() {
             user.join(&room).await;
         }
@@ -215,7 +217,10 @@ async fn the_bot_joins_rooms_it_is_invited_to_and_answers_there() {
 
     // A room made while the daemon runs.
     let ann = peer.members[&Member::Ann].clone();
-    let room = peer.owner.create_room(&[], &[&peer.bot.id, &ann.id]).await;
+    let room = peer
+        .owner
+        .create_room(&[(&peer.bot.id, 100)], &[&peer.bot.id, &ann.id])
+        .await;
     ann.join(&room).await;
     peer.bot_joined(&room).await;
     let asked = ann.say(&room, behaviour::QUESTION).await;
@@ -226,7 +231,10 @@ async fn the_bot_joins_rooms_it_is_invited_to_and_answers_there() {
     .await;
     daemon.stop().await;
     assert_eq!(reply["content"]["body"], behaviour::ANSWER);
-    assert_eq!(reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"], asked);
+    assert_eq!(
+        reply["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        asked
+    );
     peer.members.clear();
 }
 
@@ -235,12 +243,19 @@ async fn power_levels_are_roles_a_moderator_may_report_spam_a_member_may_not() {
     let mut peer = MatrixPeer::new().await;
     // Bob becomes a moderator (50).
     let bob = peer.members[&Member::Bob].id.clone();
-    let mut levels = peer.owner.state(&peer.room, "m.room.power_levels", "").await.unwrap();
+    let mut levels = peer
+        .owner
+        .state(&peer.room, "m.room.power_levels", "")
+        .await
+        .unwrap();
     levels["users"][&bob] = json!(50);
     peer.owner
         .call(
             Method::PUT,
-            &format!("rooms/{}/state/m.room.power_levels/", crate::synapse::enc(&peer.room)),
+            &format!(
+                "rooms/{}/state/m.room.power_levels/",
+                crate::synapse::enc(&peer.room)
+            ),
             Some(levels),
         )
         .await;
@@ -259,13 +274,17 @@ async fn power_levels_are_roles_a_moderator_may_report_spam_a_member_may_not() {
     };
     let room = crate::synapse::enc(&peer.room);
     let path = |txn: &str| format!("rooms/{room}/send/m.room.message/{txn}");
-    ann.call(Method::PUT, &path("ann-report"), Some(reply_to(&ad))).await;
+    ann.call(Method::PUT, &path("ann-report"), Some(reply_to(&ad)))
+        .await;
     ann.say(&peer.room, behaviour::QUESTION).await;
     eventually("the answer after the member's report", || async {
         (times_said(&peer, behaviour::ANSWER).await == 1).then_some(())
     })
     .await;
-    assert!(peer.deleted().await.is_empty(), "a member's /spam deletes nothing");
+    assert!(
+        peer.deleted().await.is_empty(),
+        "a member's /spam deletes nothing"
+    );
 
     peer.members[&Member::Bob]
         .call(Method::PUT, &path("bob-report"), Some(reply_to(&ad)))
@@ -314,12 +333,19 @@ async fn a_timed_mute_lowers_the_level_and_is_lifted_when_due() {
         })
         .await
         .unwrap();
-    let levels = peer.owner.state(&peer.room, "m.room.power_levels", "").await.unwrap();
+    let levels = peer
+        .owner
+        .state(&peer.room, "m.room.power_levels", "")
+        .await
+        .unwrap();
     assert_eq!(level(&levels, &cat.id), Some(-1), "{levels}");
     let (status, answer) = cat
         .try_call(
             Method::PUT,
-            &format!("rooms/{}/send/m.room.message/muted", crate::synapse::enc(&peer.room)),
+            &format!(
+                "rooms/{}/send/m.room.message/muted",
+                crate::synapse::enc(&peer.room)
+            ),
             Some(json!({"msgtype": "m.text", "body": "can I talk?"})),
         )
         .await;
@@ -334,7 +360,11 @@ async fn a_timed_mute_lowers_the_level_and_is_lifted_when_due() {
     // Not yet due: still muted.
     clock.advance(Duration::from_secs(599));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let levels = peer.owner.state(&peer.room, "m.room.power_levels", "").await.unwrap();
+    let levels = peer
+        .owner
+        .state(&peer.room, "m.room.power_levels", "")
+        .await
+        .unwrap();
     assert_eq!(level(&levels, &cat.id), Some(-1));
     clock.advance(Duration::from_secs(2));
     let owner = &peer.owner;
@@ -371,12 +401,22 @@ async fn kick_and_ban_are_what_synapse_records() {
         })
         .await
         .unwrap();
-    assert_eq!(peer.owner.membership(&peer.room, &ann.id).await.as_deref(), Some("leave"));
-    assert_eq!(peer.owner.membership(&peer.room, &cat.id).await.as_deref(), Some("ban"));
+    assert_eq!(
+        peer.owner.membership(&peer.room, &ann.id).await.as_deref(),
+        Some("leave")
+    );
+    assert_eq!(
+        peer.owner.membership(&peer.room, &cat.id).await.as_deref(),
+        Some("ban")
+    );
     // A kicked member may come back (after an invite, the room being
     // private); a banned one may not.
     let (status, _) = cat
-        .try_call(Method::POST, &format!("join/{}", crate::synapse::enc(&peer.room)), Some(json!({})))
+        .try_call(
+            Method::POST,
+            &format!("join/{}", crate::synapse::enc(&peer.room)),
+            Some(json!({})),
+        )
         .await;
     assert_eq!(status, 403);
     // Without power, the homeserver's refusal is permanent (no retry).
@@ -433,7 +473,18 @@ fn bad_matrix_options_are_located() {
     .unwrap();
     let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(text.len(), 3, "{text:?}");
-    assert!(text[0].contains(":4:") && text[0].contains("homeserver"), "{text:?}");
-    assert!(text.iter().any(|t| t.contains(":5:") && t.contains("access token")), "{text:?}");
-    assert!(text.iter().any(|t| t.contains(":6:") && t.contains("sync_timeout")), "{text:?}");
+    assert!(
+        text[0].contains(":4:") && text[0].contains("homeserver"),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains(":5:") && t.contains("access token")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains(":6:") && t.contains("sync_timeout")),
+        "{text:?}"
+    );
 }

@@ -225,7 +225,10 @@ pub async fn register(name: &str) -> User {
         .await
         .unwrap();
     User {
-        id: answer["user_id"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned(),
+        id: answer["user_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_owned(),
         token: answer["access_token"].as_str().unwrap().to_owned(),
         http,
         base: synapse().url(),
@@ -279,8 +282,12 @@ impl User {
 
     /// Join `room`.
     pub async fn join(&self, room: &str) {
-        self.call(reqwest::Method::POST, &format!("join/{}", enc(room)), Some(json!({})))
-            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("join/{}", enc(room)),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Post a text message; its event id.
