@@ -10,7 +10,7 @@
 //! - [`registry`]: the lists of plugin and adapter kinds.
 //! - [`plugin`]: the `Plugin` trait and the built-in plugins.
 //! - [`adapter`]: the `Adapter` trait, capabilities, the shared HTTP transport, and one
-//!   module per platform (console, telegram).
+//!   module per platform (console, telegram, onebot, webhook, matrix).
 //! - [`runtime`]: routing events through bots' plugins; the daemon and its HTTP listener.
 //! - [`outbox`]: the durable action queue and the send governor.
 //! - [`scheduler`]: cron jobs → scheduled events, once per slot.

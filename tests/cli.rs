@@ -368,6 +368,7 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("TELEGRAM_WEBHOOK_SECRET", "s3cret")
             .env("WEBHOOK_SECRET", "0123456789abcdef")
             .env("ONEBOT_TOKEN", "t0ken")
+            .env("MATRIX_TOKEN", "syt_t0ken")
             .output()
             .unwrap();
         assert!(

@@ -33,6 +33,9 @@ pub const VERSION: &str = "1.163.2";
 pub struct Synapse {
     /// Its client API address.
     pub addr: SocketAddr,
+    /// The watchdog shell; it outlives this process on purpose (it stops
+    /// Synapse once we are gone), so nobody waits for it.
+    _watchdog: std::process::Child,
 }
 
 impl Synapse {
@@ -147,7 +150,7 @@ rc_admin_redaction: {{per_second: 1000, burst_count: 1000}}
          kill -TERM $pid 2>/dev/null; wait $pid; rm -rf \"$3\"",
         parent = std::process::id()
     );
-    Command::new("sh")
+    let watchdog = Command::new("sh")
         .args(["-c", &script, "watchdog"])
         .arg(&python)
         .arg(&cfg)
@@ -166,7 +169,10 @@ rc_admin_redaction: {{per_second: 1000, burst_count: 1000}}
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Synapse { addr }
+    Synapse {
+        addr,
+        _watchdog: watchdog,
+    }
 }
 
 /// Whether the client API answers `/versions` (a plain HTTP/1.0 request:
