@@ -286,6 +286,11 @@ async fn power_levels_are_roles_a_moderator_may_report_spam_a_member_may_not() {
         "a member's /spam deletes nothing"
     );
 
+    // After a restart the sync sends only news: the adapter reads the
+    // room's power levels itself.
+    daemon.stop().await;
+    let daemon = Running::start(dir.path()).await;
+    let ad = cat.say(&peer.room, "more great offers at my shop").await;
     peer.members[&Member::Bob]
         .call(Method::PUT, &path("bob-report"), Some(reply_to(&ad)))
         .await;

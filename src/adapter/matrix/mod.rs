@@ -278,41 +278,18 @@ impl MatrixAdapter {
     async fn load_room(&self, room: &str) {
         let mut fetched = Vec::new();
         for kind in ["m.room.create", "m.room.power_levels"] {
-            let request = Request::new("state", Method::GET, vec!["rooms", room, "state", kind, ""]);
-            let answer = self.client.call::<Value>(request).await;
-            match answer {
-                Ok(content) => fetched.push(RawEvent {
-                    kind: kind.to_owned(),
-                    event_id: None,
-                    // The creator is the sender of `m.room.create`; the
-                    // content of old room versions names it.
-                    sender: content
-                        .get("creator")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned(),
-                    state_key: Some(String::new()),
-                    content,
-                    origin_server_ts: 0,
-                    unsigned: Value::Null,
-                }),
+            // Whole events (`format=event`): from room version 12 only the
+            // event's sender names the creator.
+            let mut request = Request::new("state", Method::GET, vec!["rooms", room, "state", kind, ""]);
+            request.query.push(("format", "event".into()));
+            match self.client.call::<RawEvent>(request).await {
+                Ok(event) => fetched.push(event),
+                Err(error) if error.errcode() == Some("M_NOT_FOUND") => {}
                 Err(error) => {
-                    tracing::warn!(adapter = %self.id, %room, %error, "could not read the room's power levels; members count as members");
+                    tracing::warn!(adapter = %self.id, %room, %error,
+                        "could not read the room's power levels; its members count as members until the next try");
                     return;
                 }
-            }
-        }
-        // Room version 12 dropped `creator` from the content: the full
-        // event names its sender.
-        if fetched.first().is_some_and(|e| e.sender.is_empty()) {
-            let mut request = Request::new(
-                "state",
-                Method::GET,
-                vec!["rooms", room, "state", "m.room.create", ""],
-            );
-            request.query.push(("format", "event".into()));
-            if let Ok(event) = self.client.call::<RawEvent>(request).await {
-                fetched[0] = event;
             }
         }
         let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());

@@ -120,3 +120,42 @@ impl Mutes {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(secs, 0).unwrap()
+    }
+
+    fn muted(user: &str, until: i64, restore: Option<i64>) -> Muted {
+        Muted {
+            room: "!r".into(),
+            user: user.into(),
+            until: at(until),
+            restore,
+        }
+    }
+
+    #[tokio::test]
+    async fn mutes_are_stored_and_a_second_mute_keeps_the_first_level() {
+        let store = crate::storage::open("sqlite::memory:").await.unwrap();
+        let mutes = Mutes::new(store.clone(), "mx");
+        mutes.add(muted("@a:hs", 200, Some(10))).await.unwrap();
+        mutes.add(muted("@b:hs", 100, None)).await.unwrap();
+        // Muted again while muted: the later end, the level from before.
+        mutes.add(muted("@a:hs", 300, Some(-1))).await.unwrap();
+        // A second reader (a restart) sees the same.
+        let again = Mutes::new(store, "mx");
+        assert_eq!(again.next().await.unwrap(), Some(muted("@b:hs", 100, None)));
+        again.postpone("!r", "@b:hs", at(400)).await.unwrap();
+        assert_eq!(again.next().await.unwrap(), Some(muted("@a:hs", 300, Some(10))));
+        assert_eq!(
+            again.take("!r", "@a:hs").await.unwrap(),
+            Some(muted("@a:hs", 300, Some(10)))
+        );
+        assert_eq!(again.take("!r", "@a:hs").await.unwrap(), None);
+        assert_eq!(again.next().await.unwrap(), Some(muted("@b:hs", 400, None)));
+    }
+}
