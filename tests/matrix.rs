@@ -208,6 +208,38 @@ async fn the_sync_token_survives_a_restart_no_event_twice_none_lost() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_events_than_a_sync_holds_are_read_back_not_skipped() {
+    let mut peer = MatrixPeer::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    behaviour::write_config(dir.path(), &peer);
+    let daemon = Running::start(dir.path()).await;
+    peer.daemon_started(None).await;
+    peer.post(Member::Ann, behaviour::QUESTION).await;
+    eventually("the first answer", || async {
+        (times_said(&peer, behaviour::ANSWER).await == 1).then_some(())
+    })
+    .await;
+    daemon.stop().await;
+
+    // While the daemon is down: a question, then more chatter (by the
+    // room's owner, whom moderation leaves alone) than one sync answer
+    // holds per room (100 events).
+    peer.post(Member::Ann, behaviour::QUESTION_2).await;
+    for i in 0..110 {
+        peer.owner
+            .say(&peer.room, &format!("note {i} for the team"))
+            .await;
+    }
+    let daemon = Running::start(dir.path()).await;
+    eventually("the question from before the chatter answered", || async {
+        (times_said(&peer, behaviour::ANSWER_2).await == 1).then_some(())
+    })
+    .await;
+    daemon.stop().await;
+    assert_eq!(times_said(&peer, behaviour::ANSWER).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_joins_rooms_it_is_invited_to_and_answers_there() {
     let mut peer = MatrixPeer::new().await;
     let dir = tempfile::tempdir().unwrap();

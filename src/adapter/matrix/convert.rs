@@ -17,6 +17,14 @@ pub(super) const ADMIN_LEVEL: i64 = 50;
 /// The state event types the adapter keeps per room.
 const STATE_TYPES: [&str; 3] = ["m.room.member", "m.room.power_levels", "m.room.create"];
 
+/// The timeline event types the adapter reads.
+const TIMELINE_TYPES: [&str; 4] = [
+    "m.room.message",
+    "m.room.member",
+    "m.room.power_levels",
+    "m.room.create",
+];
+
 /// The `/sync` filter: only what qunbot reads (room messages and the state
 /// above; members lazily loaded), nothing about presence, receipts or
 /// typing. `timeline_limit` bounds a room's events per answer.
@@ -29,13 +37,19 @@ pub(super) fn sync_filter(timeline_limit: u32) -> String {
             "account_data": {"not_types": ["*"]},
             "state": {"types": STATE_TYPES, "lazy_load_members": true},
             "timeline": {
-                "types": ["m.room.message", "m.room.member", "m.room.power_levels", "m.room.create"],
+                "types": TIMELINE_TYPES,
                 "limit": timeline_limit,
                 "lazy_load_members": true,
             },
         },
     })
     .to_string()
+}
+
+/// The `/messages` filter when reading events a sync left out: the
+/// timeline types of [`sync_filter`].
+pub(super) fn gap_filter() -> String {
+    json!({"types": TIMELINE_TYPES, "lazy_load_members": true}).to_string()
 }
 
 /// A `/sync` answer, the parts qunbot reads.
@@ -87,6 +101,23 @@ pub(super) struct Timeline {
     /// Set when more events happened than the filter's limit let through.
     #[serde(default)]
     pub(super) limited: bool,
+    /// Where to page back from (`/messages`) to read the ones left out.
+    #[serde(default)]
+    pub(super) prev_batch: Option<String>,
+}
+
+/// A `/messages` page.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Page {
+    /// Events, newest first (paging backwards).
+    #[serde(default)]
+    pub(super) chunk: Vec<RawEvent>,
+    /// Members' state for the chunk's senders.
+    #[serde(default)]
+    pub(super) state: Vec<RawEvent>,
+    /// The next page's `from`; absent at the end.
+    #[serde(default)]
+    pub(super) end: Option<String>,
 }
 
 /// A room event as the API sends it.

@@ -43,8 +43,12 @@ use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Event, Target};
 use crate::storage::Store;
 
-/// Timeline events per room in one sync answer (more are reported as a gap).
+/// Timeline events per room in one sync answer (more are read back from
+/// `/messages`).
 const TIMELINE_LIMIT: u32 = 100;
+
+/// Pages of [`TIMELINE_LIMIT`] events read back after a limited sync.
+const GAP_PAGES: usize = 20;
 
 /// The power-levels content key where qunbot notes when its mutes end
 /// (`{user: Unix ms}`), so moderators (and other tools) can see it.
@@ -182,7 +186,7 @@ impl MatrixAdapter {
                 Ok(answer) => {
                     backoff.reset();
                     let next = answer.next_batch.clone();
-                    if !self.deliver(answer, first, events).await {
+                    if !self.deliver(answer, since.as_deref(), events).await {
                         return Ok(());
                     }
                     if let Err(error) = attached
@@ -209,7 +213,8 @@ impl MatrixAdapter {
     /// Read one sync answer: note invites, keep room state, and hand over
     /// the timeline's events (none from the first sync: no history replay).
     /// `false` once nobody receives events any more.
-    async fn deliver(&self, answer: SyncResponse, first: bool, events: &EventSink) -> bool {
+    async fn deliver(&self, answer: SyncResponse, since: Option<&str>, events: &EventSink) -> bool {
+        let first = since.is_none();
         if self.config.auto_join {
             self.invites
                 .lock()
@@ -218,22 +223,20 @@ impl MatrixAdapter {
         }
         let me = self.me.get().cloned().unwrap_or_default();
         for (room, joined) in answer.rooms.join {
+            let (mut known, mut timeline) = (joined.state.events, joined.timeline.events);
             if joined.timeline.limited && !first {
-                tracing::warn!(adapter = %self.id, %room, limit = TIMELINE_LIMIT,
-                    "more events in the room since the last sync than one answer holds; the older ones are skipped");
+                if let (Some(from), Some(to)) = (&joined.timeline.prev_batch, since) {
+                    let (members, mut older) = self.gap(&room, from, to).await;
+                    known.extend(members);
+                    older.append(&mut timeline);
+                    timeline = older;
+                }
             }
             let has_state = |e: &RawEvent| {
                 e.state_key.as_deref() == Some("")
                     && matches!(e.kind.as_str(), "m.room.power_levels" | "m.room.create")
             };
-            let complete = joined
-                .state
-                .events
-                .iter()
-                .chain(&joined.timeline.events)
-                .filter(|e| has_state(e))
-                .count()
-                >= 2;
+            let complete = known.iter().chain(&timeline).filter(|e| has_state(e)).count() >= 2;
             if !first && !complete && !self.room_loaded(&room) {
                 self.load_room(&room).await;
             }
@@ -241,13 +244,13 @@ impl MatrixAdapter {
             {
                 let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
                 let state = rooms.entry(room.clone()).or_default();
-                for event in &joined.state.events {
+                for event in &known {
                     state.apply(event);
                 }
                 if first || complete {
                     state.loaded = true;
                 }
-                for event in &joined.timeline.events {
+                for event in &timeline {
                     state.apply(event);
                     if first || event.sender == me || event.state_key.as_deref() == Some(me.as_str()) {
                         continue;
@@ -262,6 +265,47 @@ impl MatrixAdapter {
             }
         }
         true
+    }
+
+    /// The events of `room` a limited sync left out, between the last
+    /// sync (`to`) and the timeline's start (`from`), oldest first, with
+    /// the members' state the pages came with; at most [`GAP_PAGES`] pages
+    /// (a failure or more is logged: those are skipped).
+    async fn gap(&self, room: &str, from: &str, to: &str) -> (Vec<RawEvent>, Vec<RawEvent>) {
+        let (mut older, mut members) = (Vec::new(), Vec::new());
+        let mut from = from.to_owned();
+        for _ in 0..GAP_PAGES {
+            let mut request = Request::new("messages", Method::GET, vec!["rooms", room, "messages"]);
+            request.query = vec![
+                ("dir", "b".into()),
+                ("from", from.clone()),
+                ("to", to.to_owned()),
+                ("limit", TIMELINE_LIMIT.to_string()),
+                ("filter", convert::gap_filter()),
+            ];
+            match self.client.call::<convert::Page>(request).await {
+                Ok(page) => {
+                    let done = page.chunk.is_empty() || page.end.is_none();
+                    older.extend(page.chunk);
+                    members.extend(page.state);
+                    match page.end {
+                        Some(end) if !done => from = end,
+                        _ => {
+                            older.reverse();
+                            return (members, older);
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(adapter = %self.id, %room, %error, "could not read the events a sync left out; they are skipped");
+                    older.reverse();
+                    return (members, older);
+                }
+            }
+        }
+        tracing::warn!(adapter = %self.id, %room, pages = GAP_PAGES, "more events left out by a sync than qunbot reads back; the oldest are skipped");
+        older.reverse();
+        (members, older)
     }
 
     fn room_loaded(&self, room: &str) -> bool {
