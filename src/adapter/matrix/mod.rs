@@ -3,6 +3,7 @@
 //! - `config.rs`: [`MatrixConfig`], the `kind: matrix` options.
 //! - `client.rs`: the API client (bearer token, error bodies, encoding).
 //! - `convert.rs`: sync JSON → events, and the room state it needs (pure).
+//! - `actions.rs`: actions → API calls (transaction ids, power-level mutes).
 //! - `mutes.rs`: timed mutes kept in the store and lifted when due.
 //!
 //! Events arrive by `/sync` long polling. Its `since` token is stored (in
@@ -13,6 +14,7 @@
 //! transaction ids derived from their outbox entry, so a retried send the
 //! homeserver already took is not posted twice.
 
+mod actions;
 mod client;
 mod config;
 mod convert;
@@ -34,13 +36,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use self::client::{ApiError, Client, Request};
-use self::convert::{PowerLevels, RawEvent, RoomState, SyncResponse};
-use self::mutes::{Muted, Mutes};
+use self::convert::{RawEvent, RoomState, SyncResponse};
+use self::mutes::Mutes;
 use super::http::Backoff;
 use super::{Adapter, Capabilities, DeliveryKey, EventSink, SendError, Services};
 use crate::clock::Clock;
 use crate::error::BoxError;
-use crate::event::{Action, AdapterId, Event, Target};
+use crate::event::{Action, AdapterId, Event};
 use crate::storage::Store;
 
 /// Timeline events per room in one sync answer (more are read back from
@@ -432,162 +434,6 @@ impl MatrixAdapter {
             };
             if let Err(error) = stored {
                 tracing::warn!(adapter = %self.id, %error, "could not update pending mutes");
-            }
-        }
-    }
-
-    /// The room's current power levels (an absent event reads as the defaults).
-    async fn power_levels(&self, room: &str) -> Result<PowerLevels, SendError> {
-        let request = Request::new(
-            "state",
-            Method::GET,
-            vec!["rooms", room, "state", "m.room.power_levels", ""],
-        );
-        match self.client.call::<Value>(request).await {
-            Ok(content) => Ok(PowerLevels { content }),
-            Err(error) if error.errcode() == Some("M_NOT_FOUND") => Ok(PowerLevels::default()),
-            Err(error) => Err(error.send_error()),
-        }
-    }
-
-    async fn put_power_levels(&self, room: &str, content: Value) -> Result<(), SendError> {
-        let request = Request::new(
-            "state",
-            Method::PUT,
-            vec!["rooms", room, "state", "m.room.power_levels", ""],
-        )
-        .body(content);
-        self.client
-            .call::<Value>(request)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.send_error())
-    }
-
-    /// Mute: note the end in the store first (so a crash after the change
-    /// still lifts it), then lower the member below the level to post.
-    async fn mute(&self, room: &str, user: &str, seconds: u64) -> Result<(), SendError> {
-        let attached = self.attached().map_err(|e| SendError::Permanent(e.to_string()))?;
-        let levels = self.power_levels(room).await?;
-        let until = attached.clock.now()
-            + chrono::Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000));
-        let muted_level = levels.user(user).min(levels.to_post() - 1);
-        attached
-            .mutes
-            .add(Muted {
-                room: room.to_owned(),
-                user: user.to_owned(),
-                until,
-                restore: levels.listed(user).filter(|l| *l >= levels.to_post()),
-            })
-            .await
-            .map_err(|e| SendError::Transient(e.to_string()))?;
-        self.mute_added.notify_one();
-        let mut content = levels.with_user(user, Some(muted_level));
-        let note = &mut content[MUTED_UNTIL];
-        if !note.is_object() {
-            *note = json!({});
-        }
-        note[user] = json!(until.timestamp_millis());
-        self.put_power_levels(room, content).await
-    }
-
-    /// Give a muted member back the level they had (if they are still
-    /// muted: someone may have changed it since).
-    async fn lift(&self, room: &str, user: &str, restore: Option<i64>) -> Result<(), SendError> {
-        let levels = self.power_levels(room).await?;
-        let noted = levels
-            .content
-            .get(MUTED_UNTIL)
-            .and_then(|n| n.get(user))
-            .is_some();
-        if levels.user(user) >= levels.to_post() && !noted {
-            return Ok(());
-        }
-        let restore = restore.filter(|l| *l >= levels.to_post());
-        let mut content = if levels.user(user) < levels.to_post() {
-            levels.with_user(user, restore)
-        } else {
-            levels.content.clone()
-        };
-        if let Some(note) = content.get_mut(MUTED_UNTIL).and_then(Value::as_object_mut) {
-            note.remove(user);
-        }
-        self.put_power_levels(room, content).await
-    }
-
-    /// Make one call whose answer is not needed.
-    async fn call(&self, request: Request<'_>) -> Result<(), SendError> {
-        self.client
-            .call::<Value>(request)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.send_error())
-    }
-
-    /// Carry out `action` with transaction id `txn` for sends and redactions.
-    async fn act(&self, action: &Action, txn: &str) -> Result<(), SendError> {
-        match action {
-            Action::Send {
-                to: Target::Group(group),
-                text,
-            } => {
-                let path = vec!["rooms", group.as_str(), "send", "m.room.message", txn];
-                self.call(Request::new("send", Method::PUT, path).body(convert::message_content(text, None)))
-                    .await
-            }
-            Action::Send {
-                to: Target::User(_), ..
-            } => Err(SendError::Permanent(
-                "direct messages are not supported by the matrix adapter".into(),
-            )),
-            Action::Reply {
-                group,
-                reply_to,
-                text,
-            } => {
-                let path = vec!["rooms", group.as_str(), "send", "m.room.message", txn];
-                let content = convert::message_content(text, Some(reply_to.as_str()));
-                self.call(Request::new("send", Method::PUT, path).body(content))
-                    .await
-            }
-            Action::Delete { group, message } => {
-                let path = vec!["rooms", group.as_str(), "redact", message.as_str(), txn];
-                self.call(Request::new("redact", Method::PUT, path).body(json!({})))
-                    .await
-            }
-            Action::Mute { group, user, seconds } => self.mute(group.as_str(), user.as_str(), *seconds).await,
-            Action::Unmute { group, user } => {
-                let attached = self.attached().map_err(|e| SendError::Permanent(e.to_string()))?;
-                let pending = attached
-                    .mutes
-                    .take(group.as_str(), user.as_str())
-                    .await
-                    .map_err(|e| SendError::Transient(e.to_string()))?;
-                let result = self
-                    .lift(
-                        group.as_str(),
-                        user.as_str(),
-                        pending.as_ref().and_then(|m| m.restore),
-                    )
-                    .await;
-                if result.is_err() {
-                    if let Some(muted) = pending {
-                        // Keep it, so the timer lifts it if the retries fail.
-                        let _ = attached.mutes.add(muted).await;
-                    }
-                }
-                result
-            }
-            Action::Kick { group, user } => {
-                let path = vec!["rooms", group.as_str(), "kick"];
-                self.call(Request::new("kick", Method::POST, path).body(json!({"user_id": user.as_str()})))
-                    .await
-            }
-            Action::Ban { group, user } => {
-                let path = vec!["rooms", group.as_str(), "ban"];
-                self.call(Request::new("ban", Method::POST, path).body(json!({"user_id": user.as_str()})))
-                    .await
             }
         }
     }
