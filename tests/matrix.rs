@@ -418,6 +418,28 @@ async fn a_timed_mute_lowers_the_level_and_is_lifted_when_due() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_retried_under_one_outbox_key_is_posted_once() {
+    let peer = MatrixPeer::new().await;
+    let clock = VirtualClock::new(chrono::Utc::now());
+    let adapter = lone_adapter(&peer, &clock).await;
+    let send = Action::Send {
+        to: qunbot::event::Target::Group(GroupId(peer.room.clone())),
+        text: "lunch coupons at 11:30".into(),
+    };
+    let key = |queue_id| qunbot::adapter::DeliveryKey {
+        queue_id,
+        decided_ms: 1_700_000_000_000,
+    };
+    // The same entry twice (a retry after a lost answer), then another
+    // entry with the same text: two messages.
+    adapter.execute_queued(key(7), &send).await.unwrap();
+    adapter.execute_queued(key(7), &send).await.unwrap();
+    adapter.execute_queued(key(8), &send).await.unwrap();
+    let posted = peer.owner.messages_of(&peer.room, &peer.bot.id).await;
+    assert_eq!(posted.len(), 2, "{posted:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kick_and_ban_are_what_synapse_records() {
     let peer = MatrixPeer::new().await;
     let clock = VirtualClock::new(chrono::Utc::now());
