@@ -43,6 +43,7 @@ use super::{Adapter, Capabilities, DeliveryKey, EventSink, SendError, Services};
 use crate::clock::Clock;
 use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Event};
+use crate::outbox::{Rate, RateLimits};
 use crate::storage::Store;
 
 /// Timeline events per room in one sync answer (more are read back from
@@ -458,6 +459,13 @@ impl Adapter for MatrixAdapter {
             direct_message: false,
             ..Capabilities::ALL
         }
+    }
+
+    /// Synapse's default `rc_message` (0.2 messages a second, bursts of
+    /// 10): 10 in any 50 s per account. Homeservers set their own; a
+    /// stricter one answers `M_LIMIT_EXCEEDED`, which is waited out.
+    fn limits(&self) -> RateLimits {
+        RateLimits::none().per_account(Rate::new(10, Duration::from_secs(50)))
     }
 
     fn attach(&self, services: &Services) {
