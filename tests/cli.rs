@@ -428,6 +428,7 @@ fn the_adapter_docs_config_examples_pass_check() {
             .env("SLACK_APP_TOKEN", "xapp-1-A1-2-abc")
             .env("SLACK_SIGNING_SECRET", "s3cret")
             .env("SLACK_ADMIN_TOKEN", "xoxp-1-2-abc")
+            .env("MATRIX_TOKEN", "syt_t0ken")
             .output()
             .unwrap();
         assert!(

@@ -27,6 +27,10 @@
 //!   gateway resumes, invalid sessions, heartbeat ACKs, rate limits, refused tokens, roles.
 //! - `slack`: the Slack adapter against the fake: the behaviour suite over Socket Mode and the
 //!   Events API, lost acks, disconnect messages, signatures, rate limits, threads, error codes.
+//! - `synapse`: a real Synapse homeserver for the Matrix tests (from `scripts/synapse.sh`'s
+//!   virtualenv), started once per run; users registered through the admin API.
+//! - `matrix`: the Matrix adapter in the real daemon against Synapse: the behaviour suite with
+//!   an outage, the sync token across restarts, invites, power levels, mutes, kick/ban, 401.
 //! - `moderation`: spam figures on the shared dev data, the audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
@@ -41,6 +45,7 @@ mod discord;
 mod fakes;
 mod faq;
 mod feishu;
+mod matrix;
 mod moderation;
 mod onebot;
 mod onebot_http;
@@ -50,6 +55,7 @@ mod robots;
 mod simulate;
 mod slack;
 mod storage;
+mod synapse;
 mod telegram;
 mod util;
 mod webhook;

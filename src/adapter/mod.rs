@@ -11,6 +11,7 @@ pub mod dingtalk;
 pub mod discord;
 pub mod feishu;
 pub mod http;
+pub mod matrix;
 pub mod memory;
 pub mod onebot;
 pub mod robot;
@@ -25,6 +26,7 @@ pub use console::{ConsoleAdapter, ConsoleConfig};
 pub use dingtalk::{DingTalkAdapter, DingTalkConfig};
 pub use discord::{DiscordAdapter, DiscordConfig};
 pub use feishu::{FeishuAdapter, FeishuConfig};
+pub use matrix::{MatrixAdapter, MatrixConfig};
 pub use onebot::{OneBotAdapter, OneBotConfig};
 pub use robot::{DingTalk, Feishu, RobotAdapter, RobotConfig, WeCom};
 pub use slack::{SlackAdapter, SlackConfig};
@@ -40,10 +42,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::Clock;
 use crate::config::{ConfigError, Options};
 use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Event, GroupId, Target};
 use crate::outbox::RateLimits;
+use crate::storage::Store;
 
 /// Where adapters push the events they receive.
 pub type EventSink = mpsc::Sender<Event>;
@@ -187,6 +191,55 @@ pub trait Adapter: Send + Sync {
 
     /// Carry out one action on the platform.
     async fn execute(&self, action: &Action) -> Result<(), SendError>;
+
+    /// Carry out the queued action `key` names. The outbox calls this one:
+    /// `key` is the same on every attempt of one queued action (retries,
+    /// restarts), so platforms with idempotency keys (Matrix transaction
+    /// ids) make a retried send a no-op. The default ignores the key.
+    async fn execute_queued(&self, key: DeliveryKey, action: &Action) -> Result<(), SendError> {
+        let _ = key;
+        self.execute(action).await
+    }
+
+    /// Called by the daemon once it has opened its store, before [`Adapter::run`]
+    /// and the first action, for adapters that keep state of their own
+    /// across restarts (a sync token, pending timers). The default ignores it.
+    fn attach(&self, services: &Services) {
+        let _ = services;
+    }
+}
+
+/// Names one queued action the same way on every attempt of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeliveryKey {
+    /// Its queue position in the store.
+    pub queue_id: i64,
+    /// When the bot decided on it, in Unix milliseconds: with the queue id,
+    /// unique even across a store that was wiped and started over.
+    pub decided_ms: i64,
+}
+
+impl std::fmt::Display for DeliveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.queue_id, self.decided_ms)
+    }
+}
+
+/// What the daemon shares with adapters ([`Adapter::attach`]).
+#[derive(Clone)]
+pub struct Services {
+    /// The daemon's store (key-values for adapter state).
+    pub store: Arc<dyn Store>,
+    /// The daemon's clock, for timers an adapter keeps.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an adapter's `build` may look at besides its own options.
@@ -261,5 +314,6 @@ pub fn builtins() -> Vec<Box<dyn AdapterFactory>> {
         builtin::<RobotConfig<DingTalk>>(),
         builtin::<DiscordConfig>(),
         builtin::<SlackConfig>(),
+        builtin::<MatrixConfig>(),
     ]
 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::governor::{Governor, later};
 use super::rate::RateLimits;
-use crate::adapter::{Adapter, SendError};
+use crate::adapter::{Adapter, DeliveryKey, SendError};
 use crate::clock::Clock;
 use crate::storage::{Queued, Store, StoreError};
 
@@ -258,10 +258,14 @@ impl Worker {
         let Some(head) = lane.front() else { return };
         let (id, message, chat) = (head.row.id, head.message, head.chat.clone());
         let action = head.row.item.action.clone();
+        let delivery = DeliveryKey {
+            queue_id: id,
+            decided_ms: head.row.item.at.timestamp_millis(),
+        };
         if message {
             self.governor.record_attempt(&chat, self.clock.now());
         }
-        let result = self.adapter.execute(&action).await;
+        let result = self.adapter.execute_queued(delivery, &action).await;
         let now = self.clock.now();
         let adapter = self.adapter.id().clone();
         match result {

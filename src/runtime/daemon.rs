@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Runtime, dispatch};
+use crate::adapter::Services;
 use crate::clock::Clock;
 use crate::config::{AdapterEntry, BotEntry, Config};
 use crate::error::BoxError;
@@ -53,6 +54,13 @@ pub async fn run(
         None => None,
     };
     let store = storage::open(&config.storage_url).await?;
+    let services = Services {
+        store: store.clone(),
+        clock: clock.clone(),
+    };
+    for entry in &config.adapters {
+        entry.adapter.attach(&services);
+    }
     let capabilities = config
         .adapters
         .iter()

@@ -7,11 +7,14 @@
 //! - `robots`: the WeCom, Feishu and DingTalk group robots' webhooks.
 //! - `slack`: Slack's Web API, Socket Mode and Events API delivery (signed).
 //! - `telegram`: the Telegram Bot API (long polling, errors, restarts).
+//! - `proxy`: a cuttable loopback TCP proxy, to take a real server away
+//!   from the daemon only (the Matrix tests put it before Synapse).
 
 pub mod dingtalk;
 pub mod discord;
 pub mod feishu;
 pub mod onebot;
+pub mod proxy;
 pub mod robots;
 pub mod slack;
 pub mod telegram;
