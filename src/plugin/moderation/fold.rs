@@ -70,14 +70,13 @@ pub(crate) fn fold(norm: &str) -> String {
 
 /// Keep letters, digits and ideographs only.
 pub(crate) fn skeleton(folded: &str) -> String {
-    folded
-        .chars()
-        .filter(|c| {
-            c.is_ascii_alphanumeric()
-                || crate::text::tokenize::is_cjk(*c)
-                || (!c.is_ascii() && c.is_alphanumeric())
-        })
-        .collect()
+    let mut out = String::with_capacity(folded.len());
+    out.extend(folded.chars().filter(|c| {
+        c.is_ascii_alphanumeric()
+            || crate::text::tokenize::is_cjk(*c)
+            || (!c.is_ascii() && c.is_alphanumeric())
+    }));
+    out
 }
 
 /// The Latin letter or digit a look-alike stands for.
