@@ -85,8 +85,10 @@ fn reduce(h: u64) -> u32 {
 
 /// The features of a folded message whose skeleton has the 3-grams `tri`.
 pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
-    let mut out: Vec<u32> = Vec::with_capacity(64);
     let folded = text.folded.as_str();
+    // At most: a word and a bigram per two bytes, two Chinese n-grams per
+    // ideograph (three bytes), the 3-grams, and the signals: no regrowth.
+    let mut out: Vec<u32> = Vec::with_capacity(2 * folded.len() + tri.len() + 16);
     let words = tokenize::words(folded);
     let mut prev: Option<&str> = None;
     for w in &words {
