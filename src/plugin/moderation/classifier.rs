@@ -17,8 +17,6 @@
 //!   spam message is spam whatever the model says (a reported template comes
 //!   back with another phone number).
 
-use std::collections::HashMap;
-
 use super::fold::Folded;
 use crate::text::tokenize;
 
@@ -320,8 +318,9 @@ type Signature = [u32; HASHES];
 pub(crate) struct SpamIndex {
     /// Every known spam signature.
     signatures: Vec<Signature>,
-    /// (band, band hash) → signatures sharing it.
-    buckets: HashMap<(u8, u64), Vec<u32>>,
+    /// (band, band hash) → signatures sharing it; foldhash, since every
+    /// message the model lets through looks up each band.
+    buckets: foldhash::HashMap<(u8, u64), Vec<u32>>,
 }
 
 impl SpamIndex {

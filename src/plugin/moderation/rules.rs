@@ -332,12 +332,22 @@ pub(crate) fn mentions(original: &str) -> usize {
 /// per key: no allocation per key, expired entries leave in O(1) amortised.
 #[derive(Debug)]
 pub(crate) struct Windows<K> {
-    /// How long an occurrence counts.
-    window: chrono::Duration,
-    /// Every occurrence within the window, oldest first.
-    queue: VecDeque<(DateTime<Utc>, K)>,
+    /// How long an occurrence counts, in nanoseconds.
+    window: i128,
+    /// Every occurrence within the window, oldest first; times as
+    /// nanoseconds since the epoch ([`nanos`]), which compare exactly as
+    /// the times do and subtract without calendar arithmetic.
+    queue: VecDeque<(i128, K)>,
     /// Occurrences within the window per key (keys with none are removed).
-    counts: HashMap<K, usize, std::hash::BuildHasherDefault<KeyHasher>>,
+    counts: KeyMap<K, usize>,
+}
+
+/// A map whose keys are hashes already (see [`KeyHasher`]).
+pub(crate) type KeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A time as nanoseconds since the epoch: exact over chrono's whole range.
+fn nanos(t: DateTime<Utc>) -> i128 {
+    i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
 /// The hasher of [`Windows`]' keys: they are hashes already (FNV of ids or
@@ -366,15 +376,16 @@ impl<K: std::hash::Hash + Eq + Copy> Windows<K> {
     /// An empty window of `window`.
     pub(crate) fn new(window: std::time::Duration) -> Self {
         Self {
-            window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
+            window: i128::try_from(window.as_nanos()).unwrap_or(i128::MAX),
             queue: VecDeque::new(),
-            counts: HashMap::default(),
+            counts: KeyMap::default(),
         }
     }
 
     /// Record one occurrence of `key` at `now` and return how many there
     /// are within the window, this one included.
     pub(crate) fn hit(&mut self, key: K, now: DateTime<Utc>) -> usize {
+        let now = nanos(now);
         while let Some((at, old)) = self.queue.front().copied() {
             if now - at < self.window {
                 break;
@@ -516,5 +527,12 @@ mod tests {
         assert_eq!(w.hit("a", t0 + chrono::Duration::seconds(5)), 2);
         assert_eq!(w.hit("b", t0 + chrono::Duration::seconds(5)), 1);
         assert_eq!(w.hit("a", t0 + chrono::Duration::seconds(12)), 2);
+        // Exactly the window apart: the older one has left.
+        assert_eq!(w.hit("b", t0 + chrono::Duration::seconds(15)), 1);
+        let mut fine = Windows::new(std::time::Duration::from_nanos(1_500));
+        let t1 = DateTime::from_timestamp(-5, 999_999_999).unwrap();
+        assert_eq!(fine.hit("c", t1), 1);
+        assert_eq!(fine.hit("c", t1 + chrono::Duration::nanoseconds(1_499)), 2);
+        assert_eq!(fine.hit("c", t1 + chrono::Duration::nanoseconds(1_500)), 2);
     }
 }
