@@ -31,14 +31,17 @@ fn is_unified(c: char) -> bool {
 /// segments Chinese, English and digits split on anything that is not a
 /// letter or digit. Punctuation and spaces are dropped.
 pub fn words(normalized: &str) -> Vec<&str> {
+    // A word and what ends it take two bytes at least: no regrowth.
+    let mut out = Vec::with_capacity(normalized.len() / 2 + 1);
     if normalized.is_ascii() {
         // No Chinese to segment: what jieba would do, without its trie.
-        return normalized
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .collect();
+        out.extend(
+            normalized
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|t| !t.is_empty()),
+        );
+        return out;
     }
-    let mut out = Vec::with_capacity(normalized.len() / 2);
     for token in jieba().cut(normalized, true) {
         let token = token.word.trim();
         if token.chars().all(is_unified) {

@@ -276,7 +276,6 @@ pub(crate) fn has_contact(folded: &str) -> bool {
         let single = m.end() - m.start() == 1 || &folded[m.start()..m.end()] == "微";
         let rest = &folded[m.end()..];
         let mut colon = false;
-        let mut id = String::new();
         let mut chars = rest.chars().peekable();
         // Skip what may sit between the key and the id.
         while let Some(&c) = chars.peek() {
@@ -287,15 +286,17 @@ pub(crate) fn has_contact(folded: &str) -> bool {
                 break;
             }
         }
+        // The id: its length and its digits (ASCII, one byte a character).
+        let (mut len, mut digits) = (0, 0);
         for c in chars {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                id.push(c);
+                len += 1;
+                digits += usize::from(c.is_ascii_digit());
             } else {
                 break;
             }
         }
-        let digits = id.bytes().filter(u8::is_ascii_digit).count();
-        let ok = id.len() >= 5
+        let ok = len >= 5
             && if single {
                 // "v 12345678", "q:abc123"; not "v hello".
                 digits >= 5 || (colon && digits > 0)
