@@ -180,7 +180,25 @@ pub(crate) fn hosts(folded: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Whether a folded text holds a link.
 pub(crate) fn has_link(folded: &str) -> bool {
-    link_regex().is_match(folded)
+    may_link(folded) && link_regex().is_match(folded)
+}
+
+/// Whether a folded text could hold a link: every match of the link regex
+/// has a scheme (`://`) or a dot in one of its spellings (`.`, `。`, `点`,
+/// `dot`). Most messages have none, and a few `memchr`s rule out the
+/// regex's walk over the whole text.
+fn may_link(folded: &str) -> bool {
+    folded.contains('.')
+        || folded.contains('。')
+        || folded.contains('点')
+        || folded.contains("dot")
+        || folded.contains("://")
+}
+
+/// Whether a folded text could hold a solicitation: every match of its
+/// regex starts with `加`, `添`, `+` or `➕`.
+fn may_solicit(folded: &str) -> bool {
+    folded.contains('加') || folded.contains('+') || folded.contains('添') || folded.contains('➕')
 }
 
 /// Words that name a messenger account when an id follows them.
@@ -264,7 +282,7 @@ pub(crate) fn has_phone(folded: &str) -> bool {
 /// an id (5 or more letters and digits with at least one digit, or any
 /// such id after a colon), or a "加v" / "+v" solicitation.
 pub(crate) fn has_contact(folded: &str) -> bool {
-    if solicitation_regex().is_match(folded) {
+    if may_solicit(folded) && solicitation_regex().is_match(folded) {
         return true;
     }
     for m in contact_keys().find_iter(folded) {
@@ -511,6 +529,56 @@ mod tests {
             let folded = f(text).folded;
             assert!(!has_contact(&folded) && !has_phone(&folded), "{text}");
         }
+    }
+
+    #[test]
+    fn prefilters_never_hide_a_match() {
+        let parts = [
+            "see",
+            "https://spam.xyz/x",
+            "t.me/a",
+            "casino点com",
+            "casino。com",
+            "a (dot) com",
+            "b [dot] net",
+            "x dot org",
+            "http://localhost",
+            "www.a.b",
+            "加v",
+            "+V",
+            "➕q",
+            "添加微信",
+            "加我qq",
+            "vx: abc12345",
+            "hello",
+            "今天",
+            "1.5",
+            "点",
+            "dot",
+            "://",
+            "+",
+            "加",
+            "。",
+        ];
+        let mut texts = Vec::new();
+        for a in parts {
+            texts.push(a.to_owned());
+            for b in parts {
+                texts.push(format!("{a}{b}"));
+                texts.push(format!("{a} {b}"));
+            }
+        }
+        for text in &texts {
+            let folded = f(text).folded;
+            if link_regex().is_match(&folded) {
+                assert!(may_link(&folded), "{text}");
+            }
+            if solicitation_regex().is_match(&folded) {
+                assert!(may_solicit(&folded), "{text}");
+            }
+            assert_eq!(has_link(&folded), link_regex().is_match(&folded), "{text}");
+        }
+        assert!(!may_link("hello there") && !may_solicit("今天几点开始"));
     }
 
     #[test]
