@@ -362,10 +362,11 @@ fn signature(tri: &[u64]) -> Option<Signature> {
         return None;
     }
     let mut sig = [u32::MAX; HASHES];
-    for base in tri {
-        for (k, slot) in sig.iter_mut().enumerate() {
+    // One hash function at a time, its minimum kept in a register.
+    for (slot, seed) in sig.iter_mut().zip(SEEDS) {
+        for base in tri {
             // A cheap family of hash functions: one multiply each.
-            let h = (base ^ SEEDS[k]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let h = (base ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             *slot = (*slot).min((h >> 32) as u32);
         }
     }
