@@ -230,6 +230,9 @@ fn contact_keys() -> &'static AhoCorasick {
 
 /// Chinese numerals spammers write phone numbers with.
 fn digit_of(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return c.is_ascii_digit().then_some(c);
+    }
     Some(match c {
         '0'..='9' => c,
         '零' | '〇' => '0',
