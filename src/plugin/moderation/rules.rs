@@ -185,20 +185,35 @@ pub(crate) fn has_link(folded: &str) -> bool {
 
 /// Whether a folded text could hold a link: every match of the link regex
 /// has a scheme (`://`) or a dot in one of its spellings (`.`, `。`, `点`,
-/// `dot`). Most messages have none, and a few `memchr`s rule out the
-/// regex's walk over the whole text.
+/// `dot`). Most messages have none, and one pass over the bytes rules out
+/// the regex's walk.
 fn may_link(folded: &str) -> bool {
-    folded.contains('.')
-        || folded.contains('。')
-        || folded.contains('点')
-        || folded.contains("dot")
-        || folded.contains("://")
+    let b = folded.as_bytes();
+    b.iter().enumerate().any(|(i, byte)| match byte {
+        b'.' => true,
+        b':' => b[i + 1..].starts_with(b"//"),
+        b'd' => b[i + 1..].starts_with(b"ot"),
+        // 。 and 点
+        0xE3 => b[i + 1..].starts_with(&[0x80, 0x82]),
+        0xE7 => b[i + 1..].starts_with(&[0x82, 0xB9]),
+        _ => false,
+    })
 }
 
 /// Whether a folded text could hold a solicitation: every match of its
-/// regex starts with `加`, `添`, `+` or `➕`.
+/// regex starts with `+`, `加`, `添` or `➕`.
 fn may_solicit(folded: &str) -> bool {
-    folded.contains('加') || folded.contains('+') || folded.contains('添') || folded.contains('➕')
+    let b = folded.as_bytes();
+    b.iter().enumerate().any(|(i, byte)| match byte {
+        b'+' => true,
+        // 加
+        0xE5 => b[i + 1..].starts_with(&[0x8A, 0xA0]),
+        // 添
+        0xE6 => b[i + 1..].starts_with(&[0xB7, 0xBB]),
+        // ➕
+        0xE2 => b[i + 1..].starts_with(&[0x9E, 0x95]),
+        _ => false,
+    })
 }
 
 /// Words that name a messenger account when an id follows them.
@@ -582,6 +597,18 @@ mod tests {
             assert_eq!(has_link(&folded), link_regex().is_match(&folded), "{text}");
         }
         assert!(!may_link("hello there") && !may_solicit("今天几点开始"));
+        // The byte sequences spelled out above.
+        assert_eq!("。".as_bytes(), [0xE3, 0x80, 0x82]);
+        assert_eq!("点".as_bytes(), [0xE7, 0x82, 0xB9]);
+        assert_eq!("加".as_bytes(), [0xE5, 0x8A, 0xA0]);
+        assert_eq!("添".as_bytes(), [0xE6, 0xB7, 0xBB]);
+        assert_eq!("➕".as_bytes(), [0xE2, 0x9E, 0x95]);
+        for sign in ["。", "点", "dot", "://", "."] {
+            assert!(may_link(&format!("a{sign}b")), "{sign}");
+        }
+        for sign in ["加", "添", "+", "➕"] {
+            assert!(may_solicit(&format!("a{sign}b")), "{sign}");
+        }
     }
 
     #[test]
