@@ -17,7 +17,7 @@ pub use daemon::{RunOptions, run};
 
 pub use crate::bot::BotInfo;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -61,8 +61,9 @@ pub struct Runtime {
     capabilities: HashMap<AdapterId, Capabilities>,
     /// Groups already noted in the store, per bot (by index) and adapter, so
     /// the hot path writes only once per group; plain strings so a lookup
-    /// borrows instead of cloning ids.
-    seen_groups: Mutex<Vec<HashMap<String, HashSet<String>>>>,
+    /// borrows instead of cloning ids, and foldhash since two lookups run
+    /// for every event.
+    seen_groups: Mutex<Vec<foldhash::HashMap<String, foldhash::HashSet<String>>>>,
     /// Mutes the runtime keeps itself, on adapters that cannot mute.
     soft_mutes: SoftMutes,
 }
@@ -227,14 +228,14 @@ impl Runtime {
         let new = {
             let mut seen = self.seen_groups.lock().unwrap_or_else(|e| e.into_inner());
             if seen.len() <= index {
-                seen.resize_with(index + 1, HashMap::new);
+                seen.resize_with(index + 1, foldhash::HashMap::default);
             }
             let by_adapter = &mut seen[index];
             match by_adapter.get_mut(chat.adapter.as_str()) {
                 Some(groups) if groups.contains(group.as_str()) => false,
                 Some(groups) => groups.insert(group.0.clone()),
                 None => {
-                    by_adapter.insert(chat.adapter.0.clone(), HashSet::from([group.0.clone()]));
+                    by_adapter.insert(chat.adapter.0.clone(), std::iter::once(group.0.clone()).collect());
                     true
                 }
             }

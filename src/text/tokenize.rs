@@ -21,21 +21,36 @@ pub fn is_cjk(c: char) -> bool {
         | '\u{F900}'..='\u{FAFF}')
 }
 
+/// CJK unified ideographs (the basic block and extension A), every one a
+/// letter: a fast path past the Unicode tables.
+fn is_unified(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')
+}
+
 /// The words of `normalized` (already [`super::normalize`]d): jieba
 /// segments Chinese, English and digits split on anything that is not a
 /// letter or digit. Punctuation and spaces are dropped.
 pub fn words(normalized: &str) -> Vec<&str> {
+    // A word and what ends it take two bytes at least: no regrowth.
+    let mut out = Vec::with_capacity(normalized.len() / 2 + 1);
     if normalized.is_ascii() {
         // No Chinese to segment: what jieba would do, without its trie.
-        return normalized
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .collect();
+        out.extend(
+            normalized
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|t| !t.is_empty()),
+        );
+        return out;
     }
-    let mut out = Vec::new();
     for token in jieba().cut(normalized, true) {
         let token = token.word.trim();
-        if token.chars().any(|c| c.is_alphanumeric()) {
+        if token.chars().all(is_unified) {
+            // Ideographs are letters: the token is one word, as the split
+            // below would find.
+            if !token.is_empty() {
+                out.push(token);
+            }
+        } else if token.chars().any(|c| c.is_alphanumeric()) {
             // jieba keeps runs like "abc123" whole; split off punctuation
             // it left attached.
             out.extend(
@@ -91,30 +106,48 @@ pub fn cjk_ngrams(normalized: &str, n: usize) -> Vec<String> {
 /// text: the allocation-free form of [`cjk_ngrams`] for hot paths.
 pub fn for_each_cjk_ngram(normalized: &str, n: usize, mut f: impl FnMut(&str)) {
     let n = n.max(1);
-    // Byte offsets of the current run's characters, reused between runs.
-    let mut starts: Vec<usize> = Vec::new();
-    let mut flush = |starts: &mut Vec<usize>, end: usize| {
-        if starts.is_empty() {
-            return;
-        }
-        if starts.len() <= n {
-            f(&normalized[starts[0]..end]);
-        } else {
-            for i in 0..=starts.len() - n {
-                let stop = starts.get(i + n).copied().unwrap_or(end);
-                f(&normalized[starts[i]..stop]);
-            }
-        }
-        starts.clear();
-    };
+    // The current run: its first byte and how many characters it has.
+    let mut run: Option<(usize, usize)> = None;
     for (at, c) in normalized.char_indices() {
         if is_cjk(c) {
-            starts.push(at);
-        } else {
-            flush(&mut starts, at);
+            match &mut run {
+                Some((_, chars)) => {
+                    // The `n` characters before this one: an n-gram that
+                    // does not end the run.
+                    if *chars >= n {
+                        f(&normalized[back(normalized, at, n)..at]);
+                    }
+                    *chars += 1;
+                }
+                None => run = Some((at, 1)),
+            }
+        } else if let Some((start, chars)) = run.take() {
+            end_run(normalized, n, start, chars, at, &mut f);
         }
     }
-    flush(&mut starts, normalized.len());
+    if let Some((start, chars)) = run {
+        end_run(normalized, n, start, chars, normalized.len(), &mut f);
+    }
+}
+
+/// The last n-gram of a run of `chars` characters from `start` to `end`
+/// (the whole run if it is not longer than `n`).
+fn end_run(text: &str, n: usize, start: usize, chars: usize, end: usize, f: &mut impl FnMut(&str)) {
+    if chars <= n {
+        f(&text[start..end]);
+    } else {
+        f(&text[back(text, end, n)..end]);
+    }
+}
+
+/// The byte offset `n` characters before `end` in `text`.
+fn back(text: &str, end: usize, n: usize) -> usize {
+    text[..end]
+        .char_indices()
+        .rev()
+        .take(n)
+        .last()
+        .map_or(end, |(at, _)| at)
 }
 
 #[cfg(test)]
@@ -164,14 +197,45 @@ mod tests {
     }
 
     #[test]
+    fn unified_ideographs_are_letters() {
+        for c in ('\u{3400}'..='\u{4DBF}').chain('\u{4E00}'..='\u{9FFF}') {
+            assert!(is_unified(c) && is_cjk(c) && c.is_alphanumeric(), "{c}");
+        }
+    }
+
+    #[test]
+    fn chinese_words_are_what_the_split_gives() {
+        for text in [
+            "怎么领取优惠券? use code vip-2024!",
+            "加v领福利 abc123，好的。",
+            "𠀀𠀁 豈 一",
+        ] {
+            let mut slow = Vec::new();
+            for token in jieba().cut(text, true) {
+                let token = token.word.trim();
+                if token.chars().any(|c| c.is_alphanumeric()) {
+                    slow.extend(
+                        token
+                            .split(|c: char| !c.is_alphanumeric())
+                            .filter(|t| !t.is_empty()),
+                    );
+                }
+            }
+            assert_eq!(words(text), slow, "{text}");
+        }
+    }
+
+    #[test]
     fn ngram_slices_equal_owned_ngrams() {
         for text in [
             "加v领福利",
             "hello 世界 ok 一",
             "",
             "长长的一段中文, 然后 English",
+            "一二三四五六七八九十a一二x一",
+            "𠀀𠀁𠀂豈更 a 加",
         ] {
-            for n in 1..4 {
+            for n in 1..6 {
                 let mut got = Vec::new();
                 for_each_cjk_ngram(text, n, |g| got.push(g.to_owned()));
                 assert_eq!(got, cjk_ngrams(text, n), "{text} {n}");

@@ -17,8 +17,6 @@
 //!   spam message is spam whatever the model says (a reported template comes
 //!   back with another phone number).
 
-use std::collections::HashMap;
-
 use super::fold::Folded;
 use crate::text::tokenize;
 
@@ -85,10 +83,13 @@ fn reduce(h: u64) -> u32 {
 
 /// The features of a folded message whose skeleton has the 3-grams `tri`.
 pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
-    let mut out: Vec<u32> = Vec::with_capacity(64);
     let folded = text.folded.as_str();
+    // At most: a word and a bigram per two bytes, two Chinese n-grams per
+    // ideograph (three bytes), the 3-grams, and the signals: no regrowth.
+    let mut out: Vec<u32> = Vec::with_capacity(2 * folded.len() + tri.len() + 16);
     let words = tokenize::words(folded);
-    let mut prev: Option<&str> = None;
+    // The bigram hash of the word before (hashed once per word).
+    let mut prev: Option<u32> = None;
     for w in &words {
         // Numbers are folded by length: the value says nothing, the shape does.
         if w.bytes().all(|b| b.is_ascii_digit()) {
@@ -97,12 +98,11 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
             continue;
         }
         out.push(hash(2, w.as_bytes()));
+        let this = hash(3, w.as_bytes());
         if let Some(p) = prev {
-            out.push(reduce(
-                u64::from(hash(3, p.as_bytes())) << 32 | u64::from(hash(3, w.as_bytes())),
-            ));
+            out.push(reduce(u64::from(p) << 32 | u64::from(this)));
         }
-        prev = Some(w);
+        prev = Some(this);
     }
     // Trigrams come from the skeleton below.
     for n in 1..=2u8 {
@@ -120,12 +120,18 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     flag(b"contact", signals.contact);
     flag(b"phone", signals.phone);
     flag(b"shout", signals.shout);
-    flag(b"masked", folded.contains("xxx"));
+    // "xxx" found from its x's (memchr), without a substring searcher.
+    let masked = folded
+        .match_indices('x')
+        .any(|(i, _)| folded.as_bytes()[i..].starts_with(b"xxx"));
+    flag(b"masked", masked);
+    // The currency signs start with these bytes: most texts have none.
+    let maybe_currency = folded.bytes().any(|b| matches!(b, b'$' | 0xC2 | 0xE2 | 0xEF));
     flag(
         b"currency",
-        folded.chars().any(|c| matches!(c, '£' | '$' | '€' | '¥' | '￥')),
+        maybe_currency && folded.chars().any(|c| matches!(c, '£' | '$' | '€' | '¥' | '￥')),
     );
-    let digits = folded.chars().filter(char::is_ascii_digit).count();
+    let digits = folded.bytes().filter(u8::is_ascii_digit).count();
     flag(b"digits5", digits >= 5);
     flag(b"digits10", digits >= 10);
     let chars = text.skeleton.chars().count();
@@ -141,7 +147,7 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     ));
     out.push(hash(10, b"bias"));
     // A bias per script: Chinese and Latin chats have their own base rates.
-    let cjk = folded.chars().any(tokenize::is_cjk);
+    let cjk = !folded.is_ascii() && folded.chars().any(tokenize::is_cjk);
     out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
     out.sort_unstable();
     out.dedup();
@@ -318,8 +324,9 @@ type Signature = [u32; HASHES];
 pub(crate) struct SpamIndex {
     /// Every known spam signature.
     signatures: Vec<Signature>,
-    /// (band, band hash) → signatures sharing it.
-    buckets: HashMap<(u8, u64), Vec<u32>>,
+    /// (band, band hash) → signatures sharing it; foldhash, since every
+    /// message the model lets through looks up each band.
+    buckets: foldhash::HashMap<(u8, u64), Vec<u32>>,
 }
 
 impl SpamIndex {
@@ -359,10 +366,11 @@ fn signature(tri: &[u64]) -> Option<Signature> {
         return None;
     }
     let mut sig = [u32::MAX; HASHES];
-    for base in tri {
-        for (k, slot) in sig.iter_mut().enumerate() {
+    // One hash function at a time, its minimum kept in a register.
+    for (slot, seed) in sig.iter_mut().zip(SEEDS) {
+        for base in tri {
             // A cheap family of hash functions: one multiply each.
-            let h = (base ^ SEEDS[k]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let h = (base ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             *slot = (*slot).min((h >> 32) as u32);
         }
     }
@@ -462,5 +470,19 @@ mod tests {
         )));
         assert!(!index.matches(&tri("今天的会议改到下午三点，请大家准时参加")));
         assert!(!index.matches(&tri("短句")), "too short to compare");
+    }
+
+    #[test]
+    fn currency_signs_are_flagged() {
+        let currency = hash(8, b"currency");
+        for text in ["£5 now", "$5 now", "€5 now", "¥5 now", "￥5 now", "只要¥5"] {
+            assert!(x(text).contains(&currency), "{text}");
+        }
+        for text in ["5 yuan now", "五块钱", "…… ok"] {
+            assert!(!x(text).contains(&currency), "{text}");
+        }
+        let masked = hash(8, b"masked");
+        assert!(x("call 138xxxx5678").contains(&masked));
+        assert!(!x("xx x box").contains(&masked));
     }
 }

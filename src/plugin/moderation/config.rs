@@ -1,7 +1,6 @@
 //! The options of `use: moderation` and their compilation into the running
 //! plugin: every problem is reported at once, each at its key.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
@@ -11,7 +10,7 @@ use serde::Deserialize;
 use super::banlist::BanList;
 use super::classifier::{Model, SpamIndex};
 use super::ladder::{Ladder, Step};
-use super::rules::{Links, Patterns, Windows, Words};
+use super::rules::{KeyMap, Links, Patterns, Windows, Words};
 use super::verify::{Deliver, Gate, Question};
 use super::{Classifier, ClassifierState, Folded, Moderation, NewMembers, auto_threshold, features_of};
 use crate::bot::Scoped;
@@ -644,7 +643,7 @@ impl PluginConfig for ModerationConfig {
                 .duplicates
                 .map(|d| (d.count, d.min_length, Mutex::new(Windows::new(d.window.0)))),
             new_members,
-            joined: Mutex::new(HashMap::new()),
+            joined: Mutex::new(KeyMap::default()),
             classifier,
             exempt_admins: self.exempt.admins,
             exempt_users: self
@@ -659,7 +658,7 @@ impl PluginConfig for ModerationConfig {
                 .report_to
                 .as_deref()
                 .map(|g| Scoped::parse(g, &cx.bot.adapters)),
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(KeyMap::default()),
             verify,
             ban_scope: self.ban_scope,
             banned,

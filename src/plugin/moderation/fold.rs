@@ -58,11 +58,7 @@ pub(crate) fn fold(norm: &str) -> String {
         match c {
             // The keycap mark of 1️⃣ and emoji variation selectors.
             '\u{20E3}' | '\u{FE0F}' => {}
-            _ => out.push(homoglyph(c).unwrap_or_else(|| {
-                table
-                    .binary_search_by_key(&c, |(t, _)| *t)
-                    .map_or(c, |i| table[i].1)
-            })),
+            _ => out.push(homoglyph(c).unwrap_or_else(|| table.simplify(c))),
         }
     }
     leet(out)
@@ -70,14 +66,13 @@ pub(crate) fn fold(norm: &str) -> String {
 
 /// Keep letters, digits and ideographs only.
 pub(crate) fn skeleton(folded: &str) -> String {
-    folded
-        .chars()
-        .filter(|c| {
-            c.is_ascii_alphanumeric()
-                || crate::text::tokenize::is_cjk(*c)
-                || (!c.is_ascii() && c.is_alphanumeric())
-        })
-        .collect()
+    let mut out = String::with_capacity(folded.len());
+    out.extend(folded.chars().filter(|c| {
+        c.is_ascii_alphanumeric()
+            || crate::text::tokenize::is_cjk(*c)
+            || (!c.is_ascii() && c.is_alphanumeric())
+    }));
+    out
 }
 
 /// The Latin letter or digit a look-alike stands for.
@@ -207,9 +202,42 @@ pub(crate) const TRAD_SIMP: &str = "\
 儲储蓄蓄鎖锁積积擁拥營营銷销競竞爭争購购訂订貨货運运輸输換换遞递郵邮寄寄\
 ";
 
-/// The table as pairs sorted by the traditional character, built on first use.
-fn trad_simp() -> &'static [(char, char)] {
-    static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
+/// [`TRAD_SIMP`] ready for lookups.
+struct TradTable {
+    /// The pairs, sorted by the traditional character.
+    pairs: Vec<(char, char)>,
+    /// One bit per character from [`BITMAP_START`]: set when it is a
+    /// traditional character of `pairs`. Most characters of a message are
+    /// not, and one bit says so without a search.
+    bits: Vec<u64>,
+}
+
+/// The first character of [`TradTable::bits`] (CJK extension A and the
+/// unified ideographs follow).
+const BITMAP_START: u32 = 0x3400;
+/// Characters covered by [`TradTable::bits`] (up to U+9FFF).
+const BITMAP_LEN: usize = 0xA000 - BITMAP_START as usize;
+
+impl TradTable {
+    /// The simplified form of `c` (itself if the table has none).
+    fn simplify(&self, c: char) -> char {
+        let i = (c as u32).wrapping_sub(BITMAP_START) as usize;
+        if i < BITMAP_LEN && self.bits[i / 64] >> (i % 64) & 1 == 0 {
+            return c;
+        }
+        self.search(c)
+    }
+
+    fn search(&self, c: char) -> char {
+        self.pairs
+            .binary_search_by_key(&c, |(t, _)| *t)
+            .map_or(c, |i| self.pairs[i].1)
+    }
+}
+
+/// The table, built on first use.
+fn trad_simp() -> &'static TradTable {
+    static TABLE: OnceLock<TradTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         let chars: Vec<char> = TRAD_SIMP.chars().filter(|c| !c.is_whitespace()).collect();
         let mut pairs: Vec<(char, char)> = chars
@@ -219,7 +247,14 @@ fn trad_simp() -> &'static [(char, char)] {
             .collect();
         pairs.sort_unstable();
         pairs.dedup_by_key(|p| p.0);
-        pairs
+        let mut bits = vec![0u64; BITMAP_LEN.div_ceil(64)];
+        for (t, _) in &pairs {
+            let i = (*t as u32).wrapping_sub(BITMAP_START) as usize;
+            if i < BITMAP_LEN {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
+        TradTable { pairs, bits }
     })
 }
 
@@ -261,10 +296,21 @@ mod tests {
         for pair in chars.chunks_exact(2) {
             // Simplified characters never map further.
             assert!(
-                trad_simp().binary_search_by_key(&pair[1], |(t, _)| *t).is_err(),
+                trad_simp()
+                    .pairs
+                    .binary_search_by_key(&pair[1], |(t, _)| *t)
+                    .is_err(),
                 "{} maps on",
                 pair[1]
             );
+        }
+    }
+
+    #[test]
+    fn the_bitmap_answers_as_the_search() {
+        let table = trad_simp();
+        for c in ('\u{3000}'..='\u{A0FF}').chain(['a', 'é', '🇻', '\u{20000}']) {
+            assert_eq!(table.simplify(c), table.search(c), "{c}");
         }
     }
 }

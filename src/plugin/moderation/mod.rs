@@ -33,7 +33,7 @@ pub use config::{BanScope, ModerationConfig};
 pub use fold::Folded;
 pub use rules::Rule;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -48,7 +48,7 @@ use crate::runtime::Ctx;
 use crate::storage::{AuditEntry, Sample};
 use classifier::{Features, SpamIndex};
 use ladder::{Ladder, Step};
-use rules::{Links, Patterns, Windows, Words};
+use rules::{KeyMap, Links, Patterns, Windows, Words};
 
 /// The stricter check of a new member's first messages.
 #[derive(Debug)]
@@ -130,7 +130,7 @@ struct Moderation {
     duplicates: Option<(usize, usize, Mutex<Windows<u64>>)>,
     new_members: Option<NewMembers>,
     /// Strictly checked messages left per new member.
-    joined: Mutex<HashMap<MemberHash, u32>>,
+    joined: Mutex<KeyMap<MemberHash, u32>>,
     classifier: Option<Classifier>,
     exempt_admins: bool,
     exempt_users: Vec<Scoped<UserId>>,
@@ -138,7 +138,7 @@ struct Moderation {
     dry_run: bool,
     report_to: Option<Scoped<GroupId>>,
     /// Recent messages per group; std mutex, held briefly.
-    recent: Mutex<HashMap<u64, VecDeque<Recent>>>,
+    recent: Mutex<KeyMap<u64, VecDeque<Recent>>>,
     /// The new-member gate, if configured.
     verify: Option<verify::Gate>,
     /// Where the ladder's bans apply.

@@ -180,7 +180,40 @@ pub(crate) fn hosts(folded: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Whether a folded text holds a link.
 pub(crate) fn has_link(folded: &str) -> bool {
-    link_regex().is_match(folded)
+    may_link(folded) && link_regex().is_match(folded)
+}
+
+/// Whether a folded text could hold a link: every match of the link regex
+/// has a scheme (`://`) or a dot in one of its spellings (`.`, `。`, `点`,
+/// `dot`). Most messages have none, and one pass over the bytes rules out
+/// the regex's walk.
+fn may_link(folded: &str) -> bool {
+    let b = folded.as_bytes();
+    b.iter().enumerate().any(|(i, byte)| match byte {
+        b'.' => true,
+        b':' => b[i + 1..].starts_with(b"//"),
+        b'd' => b[i + 1..].starts_with(b"ot"),
+        // 。 and 点
+        0xE3 => b[i + 1..].starts_with(&[0x80, 0x82]),
+        0xE7 => b[i + 1..].starts_with(&[0x82, 0xB9]),
+        _ => false,
+    })
+}
+
+/// Whether a folded text could hold a solicitation: every match of its
+/// regex starts with `+`, `加`, `添` or `➕`.
+fn may_solicit(folded: &str) -> bool {
+    let b = folded.as_bytes();
+    b.iter().enumerate().any(|(i, byte)| match byte {
+        b'+' => true,
+        // 加
+        0xE5 => b[i + 1..].starts_with(&[0x8A, 0xA0]),
+        // 添
+        0xE6 => b[i + 1..].starts_with(&[0xB7, 0xBB]),
+        // ➕
+        0xE2 => b[i + 1..].starts_with(&[0x9E, 0x95]),
+        _ => false,
+    })
 }
 
 /// Words that name a messenger account when an id follows them.
@@ -212,6 +245,9 @@ fn contact_keys() -> &'static AhoCorasick {
 
 /// Chinese numerals spammers write phone numbers with.
 fn digit_of(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return c.is_ascii_digit().then_some(c);
+    }
     Some(match c {
         '0'..='9' => c,
         '零' | '〇' => '0',
@@ -264,7 +300,7 @@ pub(crate) fn has_phone(folded: &str) -> bool {
 /// an id (5 or more letters and digits with at least one digit, or any
 /// such id after a colon), or a "加v" / "+v" solicitation.
 pub(crate) fn has_contact(folded: &str) -> bool {
-    if solicitation_regex().is_match(folded) {
+    if may_solicit(folded) && solicitation_regex().is_match(folded) {
         return true;
     }
     for m in contact_keys().find_iter(folded) {
@@ -276,7 +312,6 @@ pub(crate) fn has_contact(folded: &str) -> bool {
         let single = m.end() - m.start() == 1 || &folded[m.start()..m.end()] == "微";
         let rest = &folded[m.end()..];
         let mut colon = false;
-        let mut id = String::new();
         let mut chars = rest.chars().peekable();
         // Skip what may sit between the key and the id.
         while let Some(&c) = chars.peek() {
@@ -287,15 +322,17 @@ pub(crate) fn has_contact(folded: &str) -> bool {
                 break;
             }
         }
+        // The id: its length and its digits (ASCII, one byte a character).
+        let (mut len, mut digits) = (0, 0);
         for c in chars {
             if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                id.push(c);
+                len += 1;
+                digits += usize::from(c.is_ascii_digit());
             } else {
                 break;
             }
         }
-        let digits = id.bytes().filter(u8::is_ascii_digit).count();
-        let ok = id.len() >= 5
+        let ok = len >= 5
             && if single {
                 // "v 12345678", "q:abc123"; not "v hello".
                 digits >= 5 || (colon && digits > 0)
@@ -332,12 +369,22 @@ pub(crate) fn mentions(original: &str) -> usize {
 /// per key: no allocation per key, expired entries leave in O(1) amortised.
 #[derive(Debug)]
 pub(crate) struct Windows<K> {
-    /// How long an occurrence counts.
-    window: chrono::Duration,
-    /// Every occurrence within the window, oldest first.
-    queue: VecDeque<(DateTime<Utc>, K)>,
+    /// How long an occurrence counts, in nanoseconds.
+    window: i128,
+    /// Every occurrence within the window, oldest first; times as
+    /// nanoseconds since the epoch ([`nanos`]), which compare exactly as
+    /// the times do and subtract without calendar arithmetic.
+    queue: VecDeque<(i128, K)>,
     /// Occurrences within the window per key (keys with none are removed).
-    counts: HashMap<K, usize, std::hash::BuildHasherDefault<KeyHasher>>,
+    counts: KeyMap<K, usize>,
+}
+
+/// A map whose keys are hashes already (see [`KeyHasher`]).
+pub(crate) type KeyMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// A time as nanoseconds since the epoch: exact over chrono's whole range.
+fn nanos(t: DateTime<Utc>) -> i128 {
+    i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
 
 /// The hasher of [`Windows`]' keys: they are hashes already (FNV of ids or
@@ -366,15 +413,16 @@ impl<K: std::hash::Hash + Eq + Copy> Windows<K> {
     /// An empty window of `window`.
     pub(crate) fn new(window: std::time::Duration) -> Self {
         Self {
-            window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
+            window: i128::try_from(window.as_nanos()).unwrap_or(i128::MAX),
             queue: VecDeque::new(),
-            counts: HashMap::default(),
+            counts: KeyMap::default(),
         }
     }
 
     /// Record one occurrence of `key` at `now` and return how many there
     /// are within the window, this one included.
     pub(crate) fn hit(&mut self, key: K, now: DateTime<Utc>) -> usize {
+        let now = nanos(now);
         while let Some((at, old)) = self.queue.front().copied() {
             if now - at < self.window {
                 break;
@@ -502,6 +550,68 @@ mod tests {
     }
 
     #[test]
+    fn prefilters_never_hide_a_match() {
+        let parts = [
+            "see",
+            "https://spam.xyz/x",
+            "t.me/a",
+            "casino点com",
+            "casino。com",
+            "a (dot) com",
+            "b [dot] net",
+            "x dot org",
+            "http://localhost",
+            "www.a.b",
+            "加v",
+            "+V",
+            "➕q",
+            "添加微信",
+            "加我qq",
+            "vx: abc12345",
+            "hello",
+            "今天",
+            "1.5",
+            "点",
+            "dot",
+            "://",
+            "+",
+            "加",
+            "。",
+        ];
+        let mut texts = Vec::new();
+        for a in parts {
+            texts.push(a.to_owned());
+            for b in parts {
+                texts.push(format!("{a}{b}"));
+                texts.push(format!("{a} {b}"));
+            }
+        }
+        for text in &texts {
+            let folded = f(text).folded;
+            if link_regex().is_match(&folded) {
+                assert!(may_link(&folded), "{text}");
+            }
+            if solicitation_regex().is_match(&folded) {
+                assert!(may_solicit(&folded), "{text}");
+            }
+            assert_eq!(has_link(&folded), link_regex().is_match(&folded), "{text}");
+        }
+        assert!(!may_link("hello there") && !may_solicit("今天几点开始"));
+        // The byte sequences spelled out above.
+        assert_eq!("。".as_bytes(), [0xE3, 0x80, 0x82]);
+        assert_eq!("点".as_bytes(), [0xE7, 0x82, 0xB9]);
+        assert_eq!("加".as_bytes(), [0xE5, 0x8A, 0xA0]);
+        assert_eq!("添".as_bytes(), [0xE6, 0xB7, 0xBB]);
+        assert_eq!("➕".as_bytes(), [0xE2, 0x9E, 0x95]);
+        for sign in ["。", "点", "dot", "://", "."] {
+            assert!(may_link(&format!("a{sign}b")), "{sign}");
+        }
+        for sign in ["加", "添", "+", "➕"] {
+            assert!(may_solicit(&format!("a{sign}b")), "{sign}");
+        }
+    }
+
+    #[test]
     fn mentions_count_at_tokens() {
         assert_eq!(mentions("@a @b hi @c"), 3);
         assert_eq!(mentions("mail me at a@b.c"), 0);
@@ -516,5 +626,12 @@ mod tests {
         assert_eq!(w.hit("a", t0 + chrono::Duration::seconds(5)), 2);
         assert_eq!(w.hit("b", t0 + chrono::Duration::seconds(5)), 1);
         assert_eq!(w.hit("a", t0 + chrono::Duration::seconds(12)), 2);
+        // Exactly the window apart: the older one has left.
+        assert_eq!(w.hit("b", t0 + chrono::Duration::seconds(15)), 1);
+        let mut fine = Windows::new(std::time::Duration::from_nanos(1_500));
+        let t1 = DateTime::from_timestamp(-5, 999_999_999).unwrap();
+        assert_eq!(fine.hit("c", t1), 1);
+        assert_eq!(fine.hit("c", t1 + chrono::Duration::nanoseconds(1_499)), 2);
+        assert_eq!(fine.hit("c", t1 + chrono::Duration::nanoseconds(1_500)), 2);
     }
 }
