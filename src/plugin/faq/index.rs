@@ -146,6 +146,15 @@ pub(crate) struct Tuning {
     pub(crate) trigram: f32,
     /// Weight of a term reached through a typo correction.
     pub(crate) typo: f32,
+    /// How much the best entry's lead over the runner-up adds to its
+    /// score (and a trailing entry's gap takes off).
+    pub(crate) margin: f32,
+    /// Weight of a Chinese term the index has never seen, relative to a
+    /// known one.
+    pub(crate) oov_cjk: f32,
+    /// Weight of a Chinese skip-bigram (characters two apart); 0 turns
+    /// them off.
+    pub(crate) skip_bigram: f32,
 }
 
 impl Default for Tuning {
@@ -165,6 +174,9 @@ impl Default for Tuning {
             oov_latin_in_chinese: 0.1,
             trigram: 0.0,
             core: 1.0,
+            margin: 0.0,
+            oov_cjk: 1.0,
+            skip_bigram: 0.0,
         }
     }
 }
@@ -475,17 +487,35 @@ impl Index {
             }
         }
         let mut out: Vec<(f32, Scored)> = scores
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter(|&(_, s)| s > 0.0)
-            .map(|(entry, score)| (rank[entry], Scored { entry, score }))
+            .filter(|&(_, &s)| s > 0.0)
+            .map(|(entry, &score)| (rank[entry], Scored { entry, score }))
             .collect();
         out.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
                 .then(b.1.score.total_cmp(&a.1.score))
                 .then(a.1.entry.cmp(&b.1.entry))
         });
-        out.into_iter().map(|(_, s)| s).collect()
+        let mut out: Vec<Scored> = out.into_iter().map(|(_, s)| s).collect();
+        self.decide(&mut out);
+        out
+    }
+
+    /// The final score of each ranked entry (best first), the one number
+    /// the threshold sees: the calibrated blend, moved by the entry's lead
+    /// over the best other entry ([`Tuning::margin`]).
+    fn decide(&self, ranked: &mut [Scored]) {
+        let m = self.tuning.margin;
+        if m == 0.0 || ranked.is_empty() {
+            return;
+        }
+        let first = ranked[0].score;
+        let second = ranked.iter().skip(1).map(|s| s.score).fold(0.0f32, f32::max);
+        for (i, s) in ranked.iter_mut().enumerate() {
+            let other = if i == 0 { second } else { first.max(second) };
+            s.score = (s.score + m * (s.score - other)).clamp(0.0, 1.0);
+        }
     }
 
     fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32], rank: &mut [f32]) {
@@ -618,6 +648,19 @@ impl Index {
                 }
             }
         }
+        if self.tuning.skip_bigram > 0.0 {
+            for g in cjk_ngrams(norm, 3) {
+                let mut cs = g.chars();
+                if let (Some(a), Some(_), Some(c)) = (cs.next(), cs.next(), cs.next()) {
+                    out.push(RawTerm {
+                        text: format!("{a}_{c}"),
+                        weight: self.tuning.skip_bigram,
+                        correctable: false,
+                        latin: false,
+                    });
+                }
+            }
+        }
         for g in cjk_ngrams(norm, 1) {
             if !g.chars().all(|c| CJK_STOP_CHARS.contains(c)) {
                 out.push(RawTerm {
@@ -670,8 +713,10 @@ impl Index {
             // titles: weak evidence against a match.
             let unknown = if r.latin && chinese {
                 r.weight * self.tuning.oov_latin_in_chinese
-            } else {
+            } else if r.latin {
                 r.weight
+            } else {
+                r.weight * self.tuning.oov_cjk
             };
             let (id, w) = match self.vocab.get(&r.text) {
                 Some(&id) => (Some(id), r.weight),
