@@ -285,3 +285,36 @@ fn print_errors(name: &str) {
         );
     }
 }
+
+/// `FAQ_DUMP=/tmp/x.jsonl cargo test --lib faq::calibration::dump -- --ignored`:
+/// per query of every set, its expected entry, IDF mass (all and known),
+/// and the evidence of the twelve best entries, for analysis outside Rust.
+#[test]
+#[ignore = "writes an analysis file"]
+fn dump() {
+    use std::io::Write;
+    let path = std::env::var("FAQ_DUMP").expect("FAQ_DUMP=path");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let tuning = tunings().pop().map(|t| t.1).unwrap_or_default();
+    for &(name, _, _) in TARGETS {
+        let Some(set) = load(name) else { continue };
+        let index = Index::build(&set.entries, &[], tuning.clone()).expect("index");
+        for (text, want) in &set.queries {
+            let found = index.search(text);
+            let (ev, q_mass, known) = index.explain(text);
+            let top: Vec<serde_json::Value> = found
+                .iter()
+                .take(12)
+                .map(|s| {
+                    let e = s.entry;
+                    serde_json::json!([e, s.score, ev.variant[e], ev.best[e], ev.cover[e], ev.core_cover[e]])
+                })
+                .collect();
+            let line = serde_json::json!({
+                "set": name, "half": half(text), "text": text, "want": want,
+                "q_mass": q_mass, "known": known, "n_entries": set.ids.len(), "top": top,
+            });
+            writeln!(out, "{line}").expect("write");
+        }
+    }
+}

@@ -202,6 +202,22 @@ pub(crate) struct Scored {
     pub(crate) score: f32,
 }
 
+/// What a query's terms say about each entry, by entry index, before the
+/// blend.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Evidence {
+    /// The best variant's Dice with the second's folded in
+    /// ([`Tuning::second`]).
+    pub(crate) variant: Vec<f32>,
+    /// The best variant's Dice alone.
+    pub(crate) best: Vec<f32>,
+    /// Share of the query's IDF mass the entry document covers.
+    pub(crate) cover: Vec<f32>,
+    /// The same, each Chinese term weighted by its share of the entry's
+    /// questions ([`Tuning::core`]).
+    pub(crate) core_cover: Vec<f32>,
+}
+
 /// Folds synonyms into one spelling before tokenising.
 #[derive(Debug)]
 struct Folder {
@@ -519,6 +535,18 @@ impl Index {
     }
 
     fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32], rank: &mut [f32]) {
+        let ev = self.evidence_of(query, q_mass);
+        let share = self.tuning.variant_share;
+        for e in 0..self.entries {
+            let s = share * ev.variant[e] + (1.0 - share) * ev.cover[e];
+            scores[e] = scores[e].max(s.min(1.0));
+            let r = share * ev.variant[e] + (1.0 - share) * ev.core_cover[e];
+            rank[e] = rank[e].max(r.min(1.0));
+        }
+    }
+
+    /// Per-entry evidence for a query's terms.
+    fn evidence_of(&self, query: &[(Option<u32>, f32)], q_mass: f32) -> Evidence {
         let mut shared = vec![0.0f32; self.variant_entry.len()];
         let mut cover = vec![0.0f32; self.entries];
         let mut core_cover = vec![0.0f32; self.entries];
@@ -556,16 +584,32 @@ impl Index {
             }
         }
         let s2 = self.tuning.second;
-        for e in 0..self.entries {
-            best[e] = (best[e] + s2 * second[e]) / (1.0 + s2);
+        let variant = best
+            .iter()
+            .zip(&second)
+            .map(|(b, s)| (b + s2 * s) / (1.0 + s2))
+            .collect();
+        Evidence {
+            variant,
+            cover: cover.iter().map(|c| c / q_mass).collect(),
+            core_cover: core_cover.iter().map(|c| c / q_mass).collect(),
+            best,
         }
-        let share = self.tuning.variant_share;
-        for e in 0..self.entries {
-            let s = share * best[e] + (1.0 - share) * (cover[e] / q_mass);
-            scores[e] = scores[e].max(s.min(1.0));
-            let r = share * best[e] + (1.0 - share) * (core_cover[e] / q_mass);
-            rank[e] = rank[e].max(r.min(1.0));
-        }
+    }
+
+    /// The query's evidence for every entry, and its IDF mass (all, and
+    /// the part the index knows): for the calibration's analysis.
+    #[cfg(test)]
+    pub(crate) fn explain(&self, text: &str) -> (Evidence, f32, f32) {
+        let norm = self.folder.fold(&normalize(text));
+        let query = self.lookup(self.terms_of_norm(&norm), norm.chars().any(is_cjk));
+        let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
+        let known: f32 = query
+            .iter()
+            .filter(|(t, _)| t.is_some())
+            .map(|&(t, w)| self.idf_of(t) * w)
+            .sum();
+        (self.evidence_of(&query, q_mass.max(1e-6)), q_mass, known)
     }
 
     fn idf_of(&self, t: Option<u32>) -> f32 {
