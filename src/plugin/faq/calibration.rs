@@ -176,6 +176,10 @@ fn set_knob(t: &mut Tuning, key: &str, v: f32) {
         "margin" => t.margin = v,
         "oov_cjk" => t.oov_cjk = v,
         "skip_bigram" => t.skip_bigram = v,
+        "latin_in_chinese" => t.latin_in_chinese = v,
+        "idf_pow" => t.idf_pow = v,
+        "oov_bigram_known" => t.oov_bigram_known = v,
+        "core_latin" => t.core_latin = v > 0.0,
         other => panic!("unknown knob {other}"),
     }
 }

@@ -155,6 +155,16 @@ pub(crate) struct Tuning {
     /// Weight of a Chinese skip-bigram (characters two apart); 0 turns
     /// them off.
     pub(crate) skip_bigram: f32,
+    /// Weight of Latin terms in text with Chinese characters (mostly
+    /// names and titles there), in questions and messages alike.
+    pub(crate) latin_in_chinese: f32,
+    /// Exponent applied to every IDF (above 1 sharpens rare terms).
+    pub(crate) idf_pow: f32,
+    /// Weight of an unknown Chinese bigram whose two characters the index
+    /// knows, relative to another unknown term.
+    pub(crate) oov_bigram_known: f32,
+    /// Whether `core` also weighs Latin terms.
+    pub(crate) core_latin: bool,
 }
 
 impl Default for Tuning {
@@ -177,6 +187,10 @@ impl Default for Tuning {
             margin: 0.0,
             oov_cjk: 1.0,
             skip_bigram: 0.0,
+            latin_in_chinese: 1.0,
+            idf_pow: 1.0,
+            oov_bigram_known: 1.0,
+            core_latin: false,
         }
     }
 }
@@ -422,8 +436,9 @@ impl Index {
         }
         let n = entries.len().max(1) as f32;
         let idf_of = |df: f32| (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-        index.idf = df.iter().map(|&d| idf_of(d as f32)).collect();
-        index.oov_idf = idf_of(1.0);
+        let p = index.tuning.idf_pow;
+        index.idf = df.iter().map(|&d| idf_of(d as f32).powf(p)).collect();
+        index.oov_idf = idf_of(1.0).powf(p);
 
         // Pass 2: postings.
         let vocab = index.vocab.len();
@@ -560,7 +575,7 @@ impl Index {
             for &(e, tf, share) in &self.entry_postings[t as usize] {
                 let norm = 1.0 - b + b * self.entry_len[e as usize] / self.avg_entry_len;
                 let sat = (tf * (k1 + 1.0) / (tf + k1 * norm)).min(1.0);
-                let core = if self.tuning.core > 0.0 && !self.latin[t as usize] {
+                let core = if self.tuning.core > 0.0 && (self.tuning.core_latin || !self.latin[t as usize]) {
                     share.powf(self.tuning.core)
                 } else {
                     1.0
@@ -623,6 +638,16 @@ impl Index {
 
     /// The terms of a normalised, folded text.
     fn terms_of_norm(&self, norm: &str) -> Vec<RawTerm> {
+        let mut out = self.terms_of_norm_raw(norm);
+        if self.tuning.latin_in_chinese != 1.0 && norm.chars().any(is_cjk) {
+            for t in out.iter_mut().filter(|t| t.latin) {
+                t.weight *= self.tuning.latin_in_chinese;
+            }
+        }
+        out
+    }
+
+    fn terms_of_norm_raw(&self, norm: &str) -> Vec<RawTerm> {
         let mut out = Vec::new();
         let segmented = words(norm);
         if self.tuning.latin_bigram > 0.0 {
@@ -759,6 +784,10 @@ impl Index {
                 r.weight * self.tuning.oov_latin_in_chinese
             } else if r.latin {
                 r.weight
+            } else if r.text.chars().count() == 2
+                && r.text.chars().all(|c| self.vocab.contains_key(c.encode_utf8(&mut [0; 4]) as &str))
+            {
+                r.weight * self.tuning.oov_cjk * self.tuning.oov_bigram_known
             } else {
                 r.weight * self.tuning.oov_cjk
             };
