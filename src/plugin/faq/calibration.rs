@@ -180,6 +180,7 @@ fn set_knob(t: &mut Tuning, key: &str, v: f32) {
         "idf_pow" => t.idf_pow = v,
         "oov_bigram_known" => t.oov_bigram_known = v,
         "core_latin" => t.core_latin = v > 0.0,
+        "stop_cjk" => t.stop_cjk = v,
         other => panic!("unknown knob {other}"),
     }
 }

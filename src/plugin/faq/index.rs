@@ -106,6 +106,16 @@ const STOPWORDS: &[&str] = &[
 /// Chinese particles and pronouns that carry no topic as single characters.
 const CJK_STOP_CHARS: &str = "的了吗呢啊吧呀哦么嘛我你他她它们是在有个这那一也都就还和与吗";
 
+/// Chinese function words: question words, pronouns, modal verbs and
+/// connectives any question may carry; they say how something is asked,
+/// not what about.
+const CJK_STOP_WORDS: &[&str] = &[
+    "怎么", "怎样", "怎么样", "怎么办", "什么", "为什么", "如何", "可以", "可不可以", "能不能", "能否",
+    "是不是", "有没有", "请问", "一下", "一个", "这个", "那个", "我们", "你们", "他们", "自己", "还是",
+    "就是", "但是", "因为", "所以", "如果", "已经", "然后", "还有", "没有", "不能", "需要", "应该",
+    "现在", "知道", "大家", "的话", "一直", "为啥", "干嘛", "为何", "回事", "情况", "一点",
+];
+
 /// Scoring knobs. [`Tuning::default`] is what ships; the fields exist so
 /// the calibration test can sweep them.
 #[derive(Clone, Debug)]
@@ -165,6 +175,9 @@ pub(crate) struct Tuning {
     pub(crate) oov_bigram_known: f32,
     /// Whether `core` also weighs Latin terms.
     pub(crate) core_latin: bool,
+    /// Weight of a Chinese function word ([`CJK_STOP_WORDS`]) and of the
+    /// bigrams inside it.
+    pub(crate) stop_cjk: f32,
 }
 
 impl Default for Tuning {
@@ -191,6 +204,7 @@ impl Default for Tuning {
             idf_pow: 1.0,
             oov_bigram_known: 1.0,
             core_latin: false,
+            stop_cjk: 1.0,
         }
     }
 }
@@ -639,6 +653,13 @@ impl Index {
     /// The terms of a normalised, folded text.
     fn terms_of_norm(&self, norm: &str) -> Vec<RawTerm> {
         let mut out = self.terms_of_norm_raw(norm);
+        if self.tuning.stop_cjk != 1.0 {
+            for t in out.iter_mut().filter(|t| !t.latin) {
+                if CJK_STOP_WORDS.iter().any(|w| w.contains(t.text.as_str())) && t.text.chars().count() >= 2 {
+                    t.weight *= self.tuning.stop_cjk;
+                }
+            }
+        }
         if self.tuning.latin_in_chinese != 1.0 && norm.chars().any(is_cjk) {
             for t in out.iter_mut().filter(|t| t.latin) {
                 t.weight *= self.tuning.latin_in_chinese;
