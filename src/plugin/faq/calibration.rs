@@ -16,14 +16,14 @@ use crate::config::Options;
 ///
 /// The floors are the figures reached when the defaults were set, less one
 /// point; where the floor is under the target, the target is not met yet
-/// (issue 5: the Chinese sets, and clinc150 by 0.8 points: the default
-/// threshold trades that for silence on out-of-scope messages, see
-/// [`DEFAULT_THRESHOLD`]).
+/// (issue 5: xsid_zh by 1.1 points, ride_zh by 2.3; their remaining errors
+/// are mostly paraphrases that share no words with the entry, see the
+/// `errors` listing).
 const TARGETS: &[(&str, f64, f64)] = &[
-    ("clinc150", 0.70, 0.685),
-    ("banking77", 0.55, 0.57),
-    ("xsid_zh", 0.80, 0.715),
-    ("ride_zh", 0.65, 0.61),
+    ("clinc150", 0.70, 0.695),
+    ("banking77", 0.55, 0.575),
+    ("xsid_zh", 0.80, 0.778),
+    ("ride_zh", 0.65, 0.617),
 ];
 
 /// One data set, loaded.
@@ -136,9 +136,9 @@ fn default_threshold_reaches_the_targets_on_the_dev_sets() {
 /// queries it was tuned on shows.
 fn half(text: &str) -> usize {
     // FNV-1a: stable across runs and platforms.
-    let h = text
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     (h >> 7) as usize & 1
 }
 
@@ -169,17 +169,12 @@ fn set_knob(t: &mut Tuning, key: &str, v: f32) {
         "second" => t.second = v,
         "answer_variant" => t.answer_variant = v > 0.0,
         "cross_bigram" => t.cross_bigram = v,
-        "oov_latin" => t.oov_latin_in_chinese = v,
         "core" => t.core = v,
         "trigram" => t.trigram = v,
         "typo" => t.typo = v,
         "margin" => t.margin = v,
         "oov_cjk" => t.oov_cjk = v,
-        "skip_bigram" => t.skip_bigram = v,
         "latin_in_chinese" => t.latin_in_chinese = v,
-        "idf_pow" => t.idf_pow = v,
-        "oov_bigram_known" => t.oov_bigram_known = v,
-        "core_latin" => t.core_latin = v > 0.0,
         "stop_cjk" => t.stop_cjk = v,
         other => panic!("unknown knob {other}"),
     }
@@ -230,7 +225,10 @@ fn sweep() {
             .iter()
             .zip(&r)
             .map(|((n, _, _), h)| {
-                format!("{n} {:.3}/{:.3}/{:.3} (top1 {:.3})", h[0][at].0, h[1][at].0, h[2][at].0, h[2][at].1)
+                format!(
+                    "{n} {:.3}/{:.3}/{:.3} (top1 {:.3})",
+                    h[0][at].0, h[1][at].0, h[2][at].0, h[2][at].1
+                )
             })
             .collect();
         println!("{name}\n  at {DEFAULT_THRESHOLD}: {}", cells.join("  "));
@@ -312,7 +310,7 @@ fn dump() {
                 .take(12)
                 .map(|s| {
                     let e = s.entry;
-                    serde_json::json!([e, s.score, ev.variant[e], ev.best[e], ev.cover[e], ev.core_cover[e]])
+                    serde_json::json!([e, s.score, ev.variant[e], ev.cover[e], ev.core_cover[e]])
                 })
                 .collect();
             let line = serde_json::json!({
