@@ -576,4 +576,22 @@ mod tests {
             .map_or(0.0, |s| s.score);
         assert!((b - a - KEYWORD_BONUS).abs() < 1e-4, "{a} → {b}");
     }
+
+    #[test]
+    fn unknown_chinese_words_pull_a_paraphrase_down_by_half() {
+        let half = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        let full = Index::build(
+            &kb(),
+            &[],
+            Tuning {
+                oov_cjk: 1.0,
+                ..Tuning::default()
+            },
+        )
+        .unwrap();
+        let text = "退款多久到账 急用钱交房租";
+        let (a, b) = (top(&half, text).unwrap(), top(&full, text).unwrap());
+        assert_eq!((a.0, b.0), (1, 1));
+        assert!(a.1 > b.1 + 0.05, "{a:?} vs {b:?}");
+    }
 }

@@ -203,3 +203,32 @@ fn raw_terms(tuning: &Tuning, norm: &str) -> Vec<RawTerm> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weight(terms: &[RawTerm], text: &str) -> Option<f32> {
+        terms.iter().find(|t| t.text == text).map(|t| t.weight)
+    }
+
+    #[test]
+    fn chinese_function_words_weigh_less_than_topic_words() {
+        let tuning = Tuning::default();
+        let terms = terms(&tuning, "怎么申请退款");
+        let how = weight(&terms, "怎么").expect("怎么 is a term");
+        let refund = weight(&terms, "退款").expect("退款 is a term");
+        assert!((how - tuning.stop_cjk).abs() < 1e-6, "{how}");
+        assert!((refund - 1.0).abs() < 1e-6, "{refund}");
+    }
+
+    #[test]
+    fn latin_words_drop_out_of_chinese_text_only() {
+        let tuning = Tuning::default();
+        let mixed = terms(&tuning, "播放lee aaron的专辑");
+        assert!(mixed.iter().all(|t| !t.latin), "names in Chinese text");
+        assert!(weight(&mixed, "专辑").is_some());
+        let english = terms(&tuning, "play lee aaron");
+        assert!(weight(&english, "aaron").is_some(), "English keeps its words");
+    }
+}
