@@ -311,6 +311,9 @@ impl Index {
         }
     }
 
+    /// Blend each entry's lexical evidence into `scores` (what the
+    /// threshold sees) and `rank` (the order entries are tried in): the
+    /// one place per-entry signals are combined, before `decide`.
     fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32], rank: &mut [f32]) {
         let ev = self.evidence_of(query, q_mass);
         let share = self.tuning.variant_share;
