@@ -1,6 +1,12 @@
 //! Calibration against the shared development sets (../shared/data/faq):
 //! the default threshold must reach the issue's accuracy targets on all four
-//! knowledge bases, and an ignored test sweeps the scoring knobs.
+//! knowledge bases (or stay above the recorded floor where it does not yet).
+//!
+//! Ignored tests help tuning without overfitting the dev queries: `sweep`
+//! scores tunings (`FAQ_TUNE`, see [`tunings`]) on one half of each set's
+//! queries and checks them on the other (split by a hash of the text),
+//! `errors` lists every query with its three best entries, and `dump`
+//! writes each query's per-entry evidence for analysis outside Rust.
 //!
 //! The data is read in place, never copied into the repository; the tests
 //! skip with a message when it is missing.
@@ -16,14 +22,14 @@ use crate::config::Options;
 ///
 /// The floors are the figures reached when the defaults were set, less one
 /// point; where the floor is under the target, the target is not met yet
-/// (issue 5: the Chinese sets, and clinc150 by 0.8 points: the default
-/// threshold trades that for silence on out-of-scope messages, see
-/// [`DEFAULT_THRESHOLD`]).
+/// (issue 5: xsid_zh by 1.1 points, ride_zh by 2.3; their remaining errors
+/// are mostly paraphrases that share no words with the entry, see the
+/// `errors` listing).
 const TARGETS: &[(&str, f64, f64)] = &[
-    ("clinc150", 0.70, 0.685),
-    ("banking77", 0.55, 0.57),
-    ("xsid_zh", 0.80, 0.715),
-    ("ride_zh", 0.65, 0.61),
+    ("clinc150", 0.70, 0.695),
+    ("banking77", 0.55, 0.575),
+    ("xsid_zh", 0.80, 0.778),
+    ("ride_zh", 0.65, 0.617),
 ];
 
 /// One data set, loaded.
@@ -75,21 +81,13 @@ fn load(name: &str) -> Option<Set> {
     })
 }
 
-/// (accuracy, in-scope top-1) at `threshold`.
+/// (accuracy, in-scope top-1) at each of `thresholds`.
 fn score(set: &Set, tuning: &Tuning, thresholds: &[f32]) -> Vec<(f64, f64)> {
-    score_with(set, tuning, thresholds, 0.0)
-}
-
-fn score_with(set: &Set, tuning: &Tuning, thresholds: &[f32], alpha: f32) -> Vec<(f64, f64)> {
     let index = Index::build(&set.entries, &[], tuning.clone()).expect("index");
     let tops: Vec<Option<(usize, f32)>> = set
         .queries
         .iter()
-        .map(|(t, _)| {
-            let found = index.search(t);
-            let s2 = found.get(1).map_or(0.0, |s| s.score);
-            found.first().map(|s| (s.entry, s.score + alpha * (s.score - s2)))
-        })
+        .map(|(t, _)| index.search(t).first().map(|s| (s.entry, s.score)))
         .collect();
     let n = set.queries.len() as f64;
     let in_scope = set.queries.iter().filter(|q| q.1.is_some()).count() as f64;
@@ -139,76 +137,125 @@ fn default_threshold_reaches_the_targets_on_the_dev_sets() {
     }
 }
 
-/// `cargo test --lib faq::calibration::sweep -- --ignored --nocapture`
+/// Which half of a dev set a query falls in, by a hash of its text: knobs
+/// are tuned on half 0 and checked on half 1, so a gain that only fits the
+/// queries it was tuned on shows.
+fn half(text: &str) -> usize {
+    // FNV-1a: stable across runs and platforms.
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (h >> 7) as usize & 1
+}
+
+/// `set` restricted to one half (0 or 1), or whole (`None`).
+fn split(set: &Set, which: Option<usize>) -> Set {
+    Set {
+        entries: set.entries.clone(),
+        ids: set.ids.clone(),
+        queries: set
+            .queries
+            .iter()
+            .filter(|(t, _)| which.is_none_or(|w| half(t) == w))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Apply `key=value` to a tuning (the sweep's `FAQ_TUNE`).
+fn set_knob(t: &mut Tuning, key: &str, v: f32) {
+    match key {
+        "unigram" => t.unigram = v,
+        "answer" => t.answer = v,
+        "share" => t.variant_share = v,
+        "k1" => t.k1 = v,
+        "b" => t.b = v,
+        "latin_ngram" => t.latin_ngram = v,
+        "latin_bigram" => t.latin_bigram = v,
+        "second" => t.second = v,
+        "answer_variant" => t.answer_variant = v > 0.0,
+        "cross_bigram" => t.cross_bigram = v,
+        "core" => t.core = v,
+        "trigram" => t.trigram = v,
+        "typo" => t.typo = v,
+        "margin" => t.margin = v,
+        "oov_cjk" => t.oov_cjk = v,
+        "latin_in_chinese" => t.latin_in_chinese = v,
+        "stop_cjk" => t.stop_cjk = v,
+        other => panic!("unknown knob {other}"),
+    }
+}
+
+/// The tunings to sweep: `FAQ_TUNE="margin=0.5,core=0;unigram=0.6"` is two
+/// tunings, each the default with those knobs set; unset, the default.
+fn tunings() -> Vec<(String, Tuning)> {
+    let spec = std::env::var("FAQ_TUNE").unwrap_or_default();
+    let mut out = vec![("default".to_owned(), Tuning::default())];
+    for item in spec.split(';').filter(|s| !s.trim().is_empty()) {
+        let mut t = Tuning::default();
+        for kv in item.split(',') {
+            let (k, v) = kv.split_once('=').expect("knob=value");
+            set_knob(&mut t, k.trim(), v.trim().parse().expect("number"));
+        }
+        out.push((item.to_owned(), t));
+    }
+    out
+}
+
+/// `FAQ_TUNE=... cargo test --release --lib faq::calibration::sweep -- --ignored --nocapture`:
+/// for each tuning, the accuracy of each set at the default threshold on
+/// the tuning half, the check half and the whole set, then the one
+/// threshold that best meets every target on the tuning half, with its
+/// figures on the check half and the whole.
 #[test]
 #[ignore = "prints a table for tuning; slow"]
 fn sweep() {
-    let sets: Vec<(&str, Set)> = TARGETS
+    let sets: Vec<(&str, f64, [Set; 3])> = TARGETS
         .iter()
-        .filter_map(|&(n, _, _)| load(n).map(|s| (n, s)))
+        .filter_map(|&(n, target, _)| {
+            load(n).map(|s| (n, target, [split(&s, Some(0)), split(&s, Some(1)), s]))
+        })
         .collect();
-    let thresholds: Vec<f32> = (5..=40).step_by(1).map(|t| t as f32 / 100.0).collect();
-    let tunings = vec![Tuning::default()];
-    for (n, set) in &sets {
-        let r = score(set, &Tuning::default(), &thresholds);
-        let cells: Vec<String> = r
+    let thresholds: Vec<f32> = (5..=40).map(|t| t as f32 / 100.0).collect();
+    let at = thresholds
+        .iter()
+        .position(|&t| (t - DEFAULT_THRESHOLD).abs() < 1e-6)
+        .unwrap_or(0);
+    for (name, tuning) in tunings() {
+        // [set][half][threshold] → (accuracy, top-1)
+        let r: Vec<Vec<Vec<(f64, f64)>>> = sets
             .iter()
-            .zip(&thresholds)
-            .map(|(x, t)| format!("{t:.2}:{:.3}", x.0))
+            .map(|(_, _, halves)| halves.iter().map(|h| score(h, &tuning, &thresholds)).collect())
             .collect();
-        println!("{n}: {}", cells.join(" "));
-    }
-    for alpha in [0.0f32, 0.5, 1.0, 2.0] {
         let cells: Vec<String> = sets
             .iter()
-            .map(|(n, s)| {
-                let r = score_with(s, &Tuning::default(), &thresholds, alpha);
-                let (i, best) = r
-                    .iter()
-                    .enumerate()
-                    .fold((0, 0.0), |a, (i, x)| if x.0 > a.1 { (i, x.0) } else { a });
-                format!("{n} {best:.3}@{:.2}", thresholds[i])
+            .zip(&r)
+            .map(|((n, _, _), h)| {
+                format!(
+                    "{n} {:.3}/{:.3}/{:.3} (top1 {:.3})",
+                    h[0][at].0, h[1][at].0, h[2][at].0, h[2][at].1
+                )
             })
             .collect();
-        println!("alpha {alpha}: per-set best {}", cells.join("  "));
-    }
-    for tuning in tunings {
-        let per_set: Vec<Vec<(f64, f64)>> =
-            sets.iter().map(|(_, s)| score(s, &tuning, &thresholds)).collect();
-        let (best_t, best_min) = thresholds
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| {
-                let margin = per_set
+        println!("{name}\n  at {DEFAULT_THRESHOLD}: {}", cells.join("  "));
+        let (best, margin) = (0..thresholds.len())
+            .map(|i| {
+                let m = sets
                     .iter()
-                    .zip(TARGETS)
-                    .map(|(r, (_, target, _))| r[i].0 - target)
+                    .zip(&r)
+                    .map(|((_, target, _), h)| h[0][i].0 - target)
                     .fold(f64::INFINITY, f64::min);
-                (t, margin)
+                (i, m)
             })
-            .fold((0.0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-        let i = thresholds.iter().position(|&t| t == best_t).unwrap_or(0);
+            .fold((0, f64::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
         let cells: Vec<String> = sets
             .iter()
-            .zip(&per_set)
-            .map(|((n, _), r)| format!("{n} {:.3}/{:.3}", r[i].0, r[i].1))
+            .zip(&r)
+            .map(|((n, _, _), h)| format!("{n} {:.3}/{:.3}/{:.3}", h[0][best].0, h[1][best].0, h[2][best].0))
             .collect();
-        let bests: Vec<String> = per_set
-            .iter()
-            .map(|r| {
-                let (i, b) = r
-                    .iter()
-                    .enumerate()
-                    .fold((0, 0.0), |a, (i, x)| if x.0 > a.1 { (i, x.0) } else { a });
-                format!("{b:.3}@{:.2}", thresholds[i])
-            })
-            .collect();
-        println!("    per-set best {}", bests.join(" "));
         println!(
-            "tri {:.1} share {:.1} ans {:.1}: best threshold {best_t:.2} (min margin {best_min:+.3}) {}",
-            tuning.trigram,
-            tuning.variant_share,
-            tuning.answer,
+            "  tuned {:.2} (min margin {margin:+.3} on half 0): {}",
+            thresholds[best],
             cells.join("  ")
         );
     }
@@ -228,7 +275,9 @@ fn errors() {
 
 fn print_errors(name: &str) {
     let Some(set) = load(name) else { return };
-    let index = Index::build(&set.entries, &[], Tuning::default()).expect("index");
+    // The last tuning of `FAQ_TUNE` (the default when unset).
+    let tuning = tunings().pop().map(|t| t.1).unwrap_or_default();
+    let index = Index::build(&set.entries, &[], tuning).expect("index");
     for (text, want) in &set.queries {
         let found = index.search(text);
         let top: Vec<String> = found
@@ -243,5 +292,38 @@ fn print_errors(name: &str) {
             if ok { "ok " } else { "BAD" },
             top.join(" ")
         );
+    }
+}
+
+/// `FAQ_DUMP=/tmp/x.jsonl cargo test --lib faq::calibration::dump -- --ignored`:
+/// per query of every set, its expected entry, IDF mass (all and known),
+/// and the evidence of the twelve best entries, for analysis outside Rust.
+#[test]
+#[ignore = "writes an analysis file"]
+fn dump() {
+    use std::io::Write;
+    let path = std::env::var("FAQ_DUMP").expect("FAQ_DUMP=path");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    let tuning = tunings().pop().map(|t| t.1).unwrap_or_default();
+    for &(name, _, _) in TARGETS {
+        let Some(set) = load(name) else { continue };
+        let index = Index::build(&set.entries, &[], tuning.clone()).expect("index");
+        for (text, want) in &set.queries {
+            let found = index.search(text);
+            let (ev, q_mass, known) = index.explain(text);
+            let top: Vec<serde_json::Value> = found
+                .iter()
+                .take(12)
+                .map(|s| {
+                    let e = s.entry;
+                    serde_json::json!([e, s.score, ev.variant[e], ev.cover[e], ev.core_cover[e]])
+                })
+                .collect();
+            let line = serde_json::json!({
+                "set": name, "half": half(text), "text": text, "want": want,
+                "q_mass": q_mass, "known": known, "n_entries": set.ids.len(), "top": top,
+            });
+            writeln!(out, "{line}").expect("write");
+        }
     }
 }

@@ -5,9 +5,11 @@
 //! Terms come from the shared tokenizer ([`crate::text::tokenize`]): English
 //! words stemmed (Snowball), Chinese as character unigrams and bigrams plus
 //! jieba words of three or more characters, after the bot's synonyms and a
-//! few common chat spellings have been folded. A query word the index does
-//! not know that is one or two edits away from a known English word counts
-//! as that word (typos).
+//! few common chat spellings have been folded. Chinese function words
+//! (怎么, 什么, 可以…) weigh less, and Latin words inside Chinese text
+//! (names and titles, mostly) not at all. A query word the index does not
+//! know that is one or two edits away from a known English word counts as
+//! that word (typos).
 //!
 //! The score of an entry is calibrated to `0..=1` so one threshold fits any
 //! knowledge base: it blends
@@ -25,149 +27,35 @@
 //! threshold sees the plain blend, whose scale is the same in both
 //! languages.
 //!
-//! Query words the index has never seen weigh in at the highest IDF, so a
-//! message that is mostly about something else scores low. A whole question
+//! Query words the index has never seen weigh in at the highest IDF
+//! (Chinese ones at half weight: paraphrases bring new words), so a message
+//! that is mostly about something else scores low. [`Index::search`] ends
+//! in one function that turns these scores into the final one the
+//! threshold sees (`decide`). A whole question
 //! written again scores 1, and an entry keyword found in the message adds
 //! [`KEYWORD_BONUS`].
+//!
+//! # Files
+//!
+//! - `fold`: synonym, chat-spelling and loanword folding.
+//! - `terms`: the weighted terms of a text.
+//! - `tuning`: the scoring knobs and their shipped values.
+
+mod fold;
+mod terms;
+mod tuning;
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::AhoCorasick;
 
 use crate::text::normalize;
-use crate::text::tokenize::{cjk_ngrams, is_cjk, stem_en, words};
+use fold::Folder;
+use terms::RawTerm;
+pub(crate) use tuning::Tuning;
 
 /// What an entry keyword found in a message adds to the entry's score.
 pub(crate) const KEYWORD_BONUS: f32 = 0.3;
-
-/// Spellings group members type for a common word, folded before matching
-/// (on top of the bot's own `synonyms`): typos of 券 and 账, and colloquial
-/// question words.
-const BUILTIN_SYNONYMS: &[(&str, &str)] = &[
-    ("劵", "券"),
-    ("优惠卷", "优惠券"),
-    ("红包卷", "红包券"),
-    ("打车卷", "打车券"),
-    ("外卖卷", "外卖券"),
-    ("帐号", "账号"),
-    ("帐户", "账户"),
-    ("在那里", "在哪里"),
-    ("在那儿", "在哪儿"),
-    ("咋", "怎么"),
-    ("啥", "什么"),
-    ("木有", "没有"),
-    ("领卷", "领券"),
-    ("用卷", "用券"),
-    ("抢卷", "抢券"),
-    ("的卷", "的券"),
-    ("张卷", "张券"),
-    ("卷包", "券包"),
-    ("卷码", "券码"),
-    ("到帐", "到账"),
-    ("帐单", "账单"),
-];
-
-/// English words members mix into Chinese messages, folded to the Chinese
-/// word only in text that has Chinese characters (an English knowledge base
-/// keeps its own words).
-const LOANWORDS: &[(&str, &str)] = &[
-    ("coupon", "券"),
-    ("coupons", "券"),
-    ("voucher", "券"),
-    ("refund", "退款"),
-    ("refunds", "退款"),
-    ("vip", "会员"),
-    ("member", "会员"),
-    ("membership", "会员"),
-    ("invoice", "发票"),
-    ("fapiao", "发票"),
-    ("expired", "过期"),
-    ("expire", "过期"),
-    ("points", "积分"),
-    ("order", "订单"),
-    ("account", "账号"),
-    ("password", "密码"),
-    ("customer service", "客服"),
-    ("kefu", "客服"),
-    ("cancel", "取消"),
-    ("login", "登录"),
-    ("newbie", "新人"),
-    ("bug", "故障"),
-];
-
-/// English words too common to tell entries apart; they only dilute scores.
-const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "to", "of", "and", "or", "in", "on", "at", "for", "is", "are", "am", "be", "it", "its",
-    "i", "im", "me", "my", "you", "your", "we", "our", "this", "that", "there", "please", "pls", "can",
-    "could", "would", "will", "do", "does", "did", "have", "has", "so", "just", "with", "about", "what",
-    "how", "hi", "hello", "hey", "u", "s", "t", "m", "d", "ll", "ve", "re",
-];
-
-/// Chinese particles and pronouns that carry no topic as single characters.
-const CJK_STOP_CHARS: &str = "的了吗呢啊吧呀哦么嘛我你他她它们是在有个这那一也都就还和与吗";
-
-/// Scoring knobs. [`Tuning::default`] is what ships; the fields exist so
-/// the calibration test can sweep them.
-#[derive(Clone, Debug)]
-pub(crate) struct Tuning {
-    /// Weight of a Chinese character unigram (bigrams and words weigh 1):
-    /// unigrams catch one-character words and typos but are weak evidence.
-    pub(crate) unigram: f32,
-    /// Weight of the answer's terms in the entry document.
-    pub(crate) answer: f32,
-    /// Share of the best-variant Dice in the blend (the rest is entry
-    /// coverage).
-    pub(crate) variant_share: f32,
-    /// BM25 term saturation.
-    pub(crate) k1: f32,
-    /// BM25 length normalisation.
-    pub(crate) b: f32,
-    /// Weight of each character 4-gram of an English word (with word
-    /// boundaries); 0 turns them off.
-    pub(crate) latin_ngram: f32,
-    /// Weight of a pair of adjacent English words ("carry on"); 0 turns
-    /// them off.
-    pub(crate) latin_bigram: f32,
-    /// Weight of the second-best variant's Dice, added to the best's (an
-    /// entry two variants agree on is likelier).
-    pub(crate) second: f32,
-    /// Whether the answer also counts as a variant for Dice.
-    pub(crate) answer_variant: bool,
-    /// Weight of a Chinese bigram that straddles a jieba word boundary
-    /// (bigrams that are words weigh 1).
-    pub(crate) cross_bigram: f32,
-    /// Weight of an unknown Latin term in a Chinese message.
-    pub(crate) oov_latin_in_chinese: f32,
-    /// Exponent of the share of an entry's questions that have a term, in
-    /// entry coverage: terms most variants share are the entry's core, a
-    /// name in one variant is incidental. 0 turns it off.
-    pub(crate) core: f32,
-    /// Weight of a Chinese character trigram; 0 turns them off.
-    pub(crate) trigram: f32,
-    /// Weight of a term reached through a typo correction.
-    pub(crate) typo: f32,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        Self {
-            unigram: 0.8,
-            answer: 1.0,
-            variant_share: 0.5,
-            k1: 1.2,
-            b: 0.75,
-            typo: 0.8,
-            latin_ngram: 0.2,
-            latin_bigram: 0.5,
-            second: 0.5,
-            answer_variant: true,
-            cross_bigram: 0.5,
-            oov_latin_in_chinese: 0.1,
-            trigram: 0.0,
-            core: 1.0,
-        }
-    }
-}
 
 /// One knowledge-base entry as the index sees it.
 #[derive(Clone, Debug)]
@@ -190,79 +78,18 @@ pub(crate) struct Scored {
     pub(crate) score: f32,
 }
 
-/// Folds synonyms into one spelling before tokenising.
-#[derive(Debug)]
-struct Folder {
-    /// Every spelling to replace, leftmost-longest.
-    automaton: AhoCorasick,
-    /// The replacement of each pattern.
-    to: Vec<String>,
-    /// Whether each pattern is Latin (replaced only as a whole word).
-    latin: Vec<bool>,
-    /// Whether each pattern applies only to text with Chinese characters.
-    mixed_only: Vec<bool>,
-}
-
-impl Folder {
-    /// `pairs`: (spelling, replacement, only in text with Chinese).
-    fn new(pairs: Vec<(String, String, bool)>) -> Result<Self, String> {
-        let mut from = Vec::with_capacity(pairs.len());
-        let mut to = Vec::with_capacity(pairs.len());
-        let mut mixed_only = Vec::with_capacity(pairs.len());
-        for (f, t, m) in pairs {
-            from.push(f);
-            to.push(t);
-            mixed_only.push(m);
-        }
-        let latin = from.iter().map(|f| f.chars().all(|c| !is_cjk(c))).collect();
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&from)
-            .map_err(|e| e.to_string())?;
-        Ok(Self {
-            automaton,
-            to,
-            latin,
-            mixed_only,
-        })
-    }
-
-    fn fold(&self, norm: &str) -> String {
-        let mut out = String::with_capacity(norm.len());
-        let mut last = 0;
-        let chinese = norm.chars().any(is_cjk);
-        for m in self.automaton.find_iter(norm) {
-            let p = m.pattern().as_usize();
-            if self.mixed_only[p] && !chinese {
-                continue;
-            }
-            if self.latin[p] {
-                let before = norm[..m.start()].chars().next_back();
-                let after = norm[m.end()..].chars().next();
-                if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
-                    continue;
-                }
-            }
-            out.push_str(&norm[last..m.start()]);
-            out.push_str(&self.to[p]);
-            last = m.end();
-        }
-        out.push_str(&norm[last..]);
-        out
-    }
-}
-
-/// A term of a text before it is looked up: its string, its weight, and
-/// whether a typo correction may replace it.
-struct RawTerm {
-    /// The term as indexed (a stem, a Chinese n-gram or word…).
-    text: String,
-    /// Its weight in the text.
-    weight: f32,
-    /// Whether an unknown term may be corrected as a typo.
-    correctable: bool,
-    /// From Latin letters or digits (names and titles inside Chinese text).
-    latin: bool,
+/// What a query's terms say about each entry, by entry index, before the
+/// blend.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Evidence {
+    /// The best variant's Dice with the second's folded in
+    /// ([`Tuning::second`]).
+    pub(crate) variant: Vec<f32>,
+    /// Share of the query's IDF mass the entry document covers.
+    pub(crate) cover: Vec<f32>,
+    /// The same, each Chinese term weighted by its share of the entry's
+    /// questions ([`Tuning::core`]).
+    pub(crate) core_cover: Vec<f32>,
 }
 
 /// The built index.
@@ -312,30 +139,8 @@ impl Index {
         synonyms: &[Vec<String>],
         tuning: Tuning,
     ) -> Result<Self, String> {
-        // The bot's own synonyms come first: on the same spelling they win.
-        let mut pairs: Vec<(String, String, bool)> = Vec::new();
-        for group in synonyms {
-            let mut it = group.iter().map(|s| normalize(s)).filter(|s| !s.is_empty());
-            let Some(head) = it.next() else { continue };
-            for other in it {
-                if other != head {
-                    pairs.push((other, head.clone(), false));
-                }
-            }
-        }
-        pairs.extend(
-            BUILTIN_SYNONYMS
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned(), false))
-                .chain(
-                    LOANWORDS
-                        .iter()
-                        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned(), true)),
-                ),
-        );
-        let folder = Folder::new(pairs)?;
         let mut index = Self {
-            folder,
+            folder: Folder::for_bot(synonyms)?,
             vocab: HashMap::new(),
             latin: Vec::new(),
             idf: Vec::new(),
@@ -457,7 +262,7 @@ impl Index {
             scores[e] = 1.0;
             rank[e] = 1.0;
         }
-        let query = self.lookup(self.terms_of_norm(&norm), norm.chars().any(is_cjk));
+        let query = self.lookup(terms::terms(&self.tuning, &norm));
         let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
         if q_mass > 0.0 {
             self.score_terms(&query, q_mass, &mut scores, &mut rank);
@@ -475,20 +280,53 @@ impl Index {
             }
         }
         let mut out: Vec<(f32, Scored)> = scores
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter(|&(_, s)| s > 0.0)
-            .map(|(entry, score)| (rank[entry], Scored { entry, score }))
+            .filter(|&(_, &s)| s > 0.0)
+            .map(|(entry, &score)| (rank[entry], Scored { entry, score }))
             .collect();
         out.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
                 .then(b.1.score.total_cmp(&a.1.score))
                 .then(a.1.entry.cmp(&b.1.entry))
         });
-        out.into_iter().map(|(_, s)| s).collect()
+        let mut out: Vec<Scored> = out.into_iter().map(|(_, s)| s).collect();
+        self.decide(&mut out);
+        out
     }
 
+    /// The final score of each ranked entry (best first), the one number
+    /// the threshold sees: the calibrated blend, moved by the entry's lead
+    /// over the best other entry ([`Tuning::margin`]).
+    fn decide(&self, ranked: &mut [Scored]) {
+        let m = self.tuning.margin;
+        if m == 0.0 || ranked.is_empty() {
+            return;
+        }
+        let first = ranked[0].score;
+        let second = ranked.iter().skip(1).map(|s| s.score).fold(0.0f32, f32::max);
+        for (i, s) in ranked.iter_mut().enumerate() {
+            let other = if i == 0 { second } else { first.max(second) };
+            s.score = (s.score + m * (s.score - other)).clamp(0.0, 1.0);
+        }
+    }
+
+    /// Blend each entry's lexical evidence into `scores` (what the
+    /// threshold sees) and `rank` (the order entries are tried in): the
+    /// one place per-entry signals are combined, before `decide`.
     fn score_terms(&self, query: &[(Option<u32>, f32)], q_mass: f32, scores: &mut [f32], rank: &mut [f32]) {
+        let ev = self.evidence_of(query, q_mass);
+        let share = self.tuning.variant_share;
+        for e in 0..self.entries {
+            let s = share * ev.variant[e] + (1.0 - share) * ev.cover[e];
+            scores[e] = scores[e].max(s.min(1.0));
+            let r = share * ev.variant[e] + (1.0 - share) * ev.core_cover[e];
+            rank[e] = rank[e].max(r.min(1.0));
+        }
+    }
+
+    /// Per-entry evidence for a query's terms.
+    fn evidence_of(&self, query: &[(Option<u32>, f32)], q_mass: f32) -> Evidence {
         let mut shared = vec![0.0f32; self.variant_entry.len()];
         let mut cover = vec![0.0f32; self.entries];
         let mut core_cover = vec![0.0f32; self.entries];
@@ -526,16 +364,31 @@ impl Index {
             }
         }
         let s2 = self.tuning.second;
-        for e in 0..self.entries {
-            best[e] = (best[e] + s2 * second[e]) / (1.0 + s2);
+        let variant = best
+            .iter()
+            .zip(&second)
+            .map(|(b, s)| (b + s2 * s) / (1.0 + s2))
+            .collect();
+        Evidence {
+            variant,
+            cover: cover.iter().map(|c| c / q_mass).collect(),
+            core_cover: core_cover.iter().map(|c| c / q_mass).collect(),
         }
-        let share = self.tuning.variant_share;
-        for e in 0..self.entries {
-            let s = share * best[e] + (1.0 - share) * (cover[e] / q_mass);
-            scores[e] = scores[e].max(s.min(1.0));
-            let r = share * best[e] + (1.0 - share) * (core_cover[e] / q_mass);
-            rank[e] = rank[e].max(r.min(1.0));
-        }
+    }
+
+    /// The query's evidence for every entry, and its IDF mass (all, and
+    /// the part the index knows): for the calibration's analysis.
+    #[cfg(test)]
+    pub(crate) fn explain(&self, text: &str) -> (Evidence, f32, f32) {
+        let norm = self.folder.fold(&normalize(text));
+        let query = self.lookup(terms::terms(&self.tuning, &norm));
+        let q_mass: f32 = query.iter().map(|&(t, w)| self.idf_of(t) * w).sum();
+        let known: f32 = query
+            .iter()
+            .filter(|(t, _)| t.is_some())
+            .map(|&(t, w)| self.idf_of(t) * w)
+            .sum();
+        (self.evidence_of(&query, q_mass.max(1e-6)), q_mass, known)
     }
 
     fn idf_of(&self, t: Option<u32>) -> f32 {
@@ -544,106 +397,7 @@ impl Index {
 
     /// The terms of `text` as written.
     fn terms(&self, text: &str) -> Vec<RawTerm> {
-        self.terms_of_norm(&self.folder.fold(&normalize(text)))
-    }
-
-    /// The terms of a normalised, folded text.
-    fn terms_of_norm(&self, norm: &str) -> Vec<RawTerm> {
-        let mut out = Vec::new();
-        let segmented = words(norm);
-        if self.tuning.latin_bigram > 0.0 {
-            let latin: Vec<&str> = segmented.iter().copied().filter(|w| w.is_ascii()).collect();
-            for pair in latin.windows(2) {
-                out.push(RawTerm {
-                    text: format!("{} {}", stem_en(pair[0]), stem_en(pair[1])),
-                    weight: self.tuning.latin_bigram,
-                    correctable: false,
-                    latin: true,
-                });
-            }
-        }
-        // Two-character words: bigrams that are words weigh more than
-        // bigrams across a word boundary.
-        let pairs: std::collections::HashSet<&str> = segmented
-            .iter()
-            .copied()
-            .filter(|w| w.chars().count() == 2 && w.chars().all(is_cjk))
-            .collect();
-        for &w in &segmented {
-            if w.chars().all(is_cjk) {
-                if w.chars().count() >= 3 {
-                    out.push(RawTerm {
-                        text: w.to_owned(),
-                        weight: 1.0,
-                        correctable: false,
-                        latin: false,
-                    });
-                }
-            } else if w.chars().any(is_cjk) {
-                out.push(RawTerm {
-                    text: w.to_owned(),
-                    weight: 1.0,
-                    correctable: false,
-                    latin: false,
-                });
-            } else if !STOPWORDS.contains(&w) {
-                out.push(RawTerm {
-                    text: stem_en(w).into_owned(),
-                    weight: 1.0,
-                    correctable: w.len() >= 4 && w.chars().all(|c| c.is_ascii_lowercase()),
-                    latin: true,
-                });
-                if self.tuning.latin_ngram > 0.0 && w.len() >= 4 && w.is_ascii() {
-                    let padded: Vec<u8> = format!("^{w}$").into_bytes();
-                    for g in padded.windows(4) {
-                        out.push(RawTerm {
-                            text: format!("#{}", String::from_utf8_lossy(g)),
-                            weight: self.tuning.latin_ngram,
-                            correctable: false,
-                            latin: true,
-                        });
-                    }
-                }
-            }
-        }
-        if self.tuning.trigram > 0.0 {
-            for g in cjk_ngrams(norm, 3) {
-                if g.chars().count() == 3 {
-                    out.push(RawTerm {
-                        text: g,
-                        weight: self.tuning.trigram,
-                        correctable: false,
-                        latin: false,
-                    });
-                }
-            }
-        }
-        for g in cjk_ngrams(norm, 1) {
-            if !g.chars().all(|c| CJK_STOP_CHARS.contains(c)) {
-                out.push(RawTerm {
-                    text: g,
-                    weight: self.tuning.unigram,
-                    correctable: false,
-                    latin: false,
-                });
-            }
-        }
-        for g in cjk_ngrams(norm, 2) {
-            if g.chars().count() == 2 {
-                let weight = if pairs.contains(g.as_str()) {
-                    1.0
-                } else {
-                    self.tuning.cross_bigram
-                };
-                out.push(RawTerm {
-                    text: g,
-                    weight,
-                    correctable: false,
-                    latin: false,
-                });
-            }
-        }
-        out
+        terms::terms(&self.tuning, &self.folder.fold(&normalize(text)))
     }
 
     /// Ids of terms, adding new ones (build time).
@@ -663,15 +417,13 @@ impl Index {
     }
 
     /// Ids of a query's terms (`None`: unknown), with typo correction.
-    fn lookup(&self, raw: Vec<RawTerm>, chinese: bool) -> Vec<(Option<u32>, f32)> {
+    fn lookup(&self, raw: Vec<RawTerm>) -> Vec<(Option<u32>, f32)> {
         let mut bag: Vec<(Option<u32>, f32)> = Vec::with_capacity(raw.len());
         for r in raw {
-            // Unknown Latin words inside Chinese text are mostly names and
-            // titles: weak evidence against a match.
-            let unknown = if r.latin && chinese {
-                r.weight * self.tuning.oov_latin_in_chinese
-            } else {
+            let unknown = if r.latin {
                 r.weight
+            } else {
+                r.weight * self.tuning.oov_cjk
             };
             let (id, w) = match self.vocab.get(&r.text) {
                 Some(&id) => (Some(id), r.weight),
@@ -826,5 +578,23 @@ mod tests {
             .find(|s| s.entry == 1)
             .map_or(0.0, |s| s.score);
         assert!((b - a - KEYWORD_BONUS).abs() < 1e-4, "{a} → {b}");
+    }
+
+    #[test]
+    fn unknown_chinese_words_pull_a_paraphrase_down_by_half() {
+        let half = Index::build(&kb(), &[], Tuning::default()).unwrap();
+        let full = Index::build(
+            &kb(),
+            &[],
+            Tuning {
+                oov_cjk: 1.0,
+                ..Tuning::default()
+            },
+        )
+        .unwrap();
+        let text = "退款多久到账 急用钱交房租";
+        let (a, b) = (top(&half, text).unwrap(), top(&full, text).unwrap());
+        assert_eq!((a.0, b.0), (1, 1));
+        assert!(a.1 > b.1 + 0.05, "{a:?} vs {b:?}");
     }
 }
