@@ -3,13 +3,11 @@
 //!
 //! - Features ([`features`]): jieba words (the shared tokenizer, so Chinese is
 //!   segmented properly and English split into words), word bigrams, Chinese
-//!   characters, character 3-grams of the skeleton (they survive spaced-out
-//!   and decorated spellings), the [`shape`] of Chinese texts (character
-//!   classes: Chinese, digits, Latin, decoy letters, symbols), length, and a
-//!   few signals the rules compute anyway (a link, a contact, a phone number,
-//!   digit runs, masked digits, shouting, currency). Each is hashed into a
-//!   fixed table of weights ([`DIM`]), so the model's size does not grow with
-//!   its vocabulary.
+//!   character 1- to 3-grams, character 3-grams of the skeleton (they survive
+//!   spaced-out and decorated spellings), and a few signals the rules compute
+//!   anyway (a link, a contact, a phone number, digit runs, masked digits,
+//!   shouting, currency). Each is hashed into a fixed table of weights
+//!   ([`DIM`]), so the model's size does not grow with its vocabulary.
 //! - Training ([`Model::train`]): AdaGrad on the logistic loss, a few passes
 //!   in a fixed pseudo-random order: deterministic, and well under a second
 //!   for tens of thousands of samples. Admins' `/spam` and `/ham` update the
@@ -106,10 +104,10 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
         }
         prev = Some(w);
     }
-    // Chinese characters one by one; pairs are left to jieba's words and
-    // trigrams to the skeleton below (pairs cost a feature per character and
-    // did not help on held-out chat).
-    tokenize::for_each_cjk_ngram(folded, 1, |g| out.push(hash(4, g.as_bytes())));
+    // Trigrams come from the skeleton below.
+    for n in 1..=2u8 {
+        tokenize::for_each_cjk_ngram(folded, usize::from(n), |g| out.push(hash(3 + n, g.as_bytes())));
+    }
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
     // Signals.
@@ -141,98 +139,13 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
             _ => 4,
         }],
     ));
-    let cjk = folded.chars().any(tokenize::is_cjk);
-    if cjk {
-        shape(folded, &mut out);
-    }
     out.push(hash(10, b"bias"));
     // A bias per script: Chinese and Latin chats have their own base rates.
+    let cjk = folded.chars().any(tokenize::is_cjk);
     out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
     out.sort_unstable();
     out.dedup();
     out
-}
-
-/// The shape of a text with Chinese characters in it: each character
-/// becomes its [`Class`], runs of one class collapse to one, and the
-/// features are the 3-grams of that sequence, how many digit runs and Latin
-/// runs it has, and its length in characters. `妹吸奶 19476 71973 口口` is
-/// Han, space, digits, space, digits, space, Han: a spammer's decoy
-/// characters and other numbers change the words but keep the shape. Latin
-/// texts do without (measured: it cost English precision).
-fn shape(folded: &str, out: &mut Vec<u32>) {
-    let mut runs: Vec<u8> = Vec::with_capacity(16);
-    let (mut digit_runs, mut latin_runs) = (0u8, 0u8);
-    for c in folded.chars() {
-        let class = Class::of(c) as u8;
-        if runs.last() != Some(&class) {
-            runs.push(class);
-            digit_runs += u8::from(class == Class::Digit as u8);
-            latin_runs += u8::from(class == Class::Latin as u8);
-        }
-    }
-    if runs.len() < 3 {
-        out.push(hash(13, &runs));
-    }
-    for w in runs.windows(3) {
-        out.push(hash(13, w));
-    }
-    out.push(hash(14, &[0, digit_runs.min(4)]));
-    out.push(hash(14, &[1, latin_runs.min(4)]));
-    // Finer length buckets than the skeleton's: most Chinese chat is short.
-    let length = folded.chars().count();
-    out.push(hash(
-        12,
-        &[match length {
-            0..=2 => 0,
-            3..=5 => 1,
-            6..=9 => 2,
-            10..=15 => 3,
-            16..=25 => 4,
-            26..=40 => 5,
-            41..=70 => 6,
-            _ => 7,
-        }],
-    ));
-}
-
-/// What kind of character, for [`shape`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Han = 1,
-    Digit,
-    Latin,
-    Space,
-    Punct,
-    /// A letter of another script (kana, runes, ...): decoys are often these.
-    OtherLetter,
-    /// Emoji and other symbols.
-    Symbol,
-}
-
-impl Class {
-    fn of(c: char) -> Self {
-        if tokenize::is_cjk(c) {
-            Self::Han
-        } else if c.is_ascii_digit() {
-            Self::Digit
-        } else if c.is_ascii_alphabetic() {
-            Self::Latin
-        } else if c.is_whitespace() {
-            Self::Space
-        } else if c.is_ascii_punctuation()
-            || matches!(
-                c,
-                '，' | '。' | '！' | '？' | '、' | '：' | '；' | '…' | '“' | '”' | '（' | '）'
-            )
-        {
-            Self::Punct
-        } else if c.is_alphanumeric() {
-            Self::OtherLetter
-        } else {
-            Self::Symbol
-        }
-    }
 }
 
 /// Whether the original text shouts (SMS spam does): most letters capitals.
@@ -504,25 +417,6 @@ mod tests {
         let a = x("加微信");
         let b = x("加 . 微 . 信");
         assert!(a.iter().filter(|i| b.contains(i)).count() >= 3, "{a:?} {b:?}");
-    }
-
-    #[test]
-    fn chinese_texts_have_a_shape_latin_ones_not() {
-        let shape_of = |text: &str| {
-            let mut out = Vec::new();
-            shape(&Folded::new(text).folded, &mut out);
-            out
-        };
-        // Other words and numbers, the same shape.
-        let a = shape_of("妹吸奶 19476 71973 口口");
-        let b = shape_of("看姐姐 26841 33920 名字");
-        assert_eq!(a, b);
-        assert_ne!(a, shape_of("今天天气不错，出去走走"));
-        // The shape is part of a Chinese text's features only.
-        assert!(a.iter().all(|f| x("妹吸奶 19476 71973 口口").contains(f)));
-        let latin = x("call 19476 71973 now");
-        let l = shape_of("call 19476 71973 now");
-        assert!(!l.iter().any(|f| latin.contains(f)), "{l:?}");
     }
 
     #[test]
