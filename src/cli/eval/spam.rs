@@ -22,6 +22,10 @@ pub(crate) struct Args {
     /// with default options
     #[arg(long)]
     bot: Option<String>,
+    /// Write the messages it got wrong (spam let through, ham deleted) to
+    /// this file, as labelled JSONL, for error analysis
+    #[arg(long)]
+    errors: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<Labelled>> {
@@ -80,6 +84,14 @@ pub(crate) fn run(config: &Path, args: Args) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("scoring: {e}"))
     })?;
+    if let Some(path) = &args.errors {
+        let mut out = String::new();
+        for miss in eval::misses(&data, &report) {
+            out.push_str(&serde_json::to_string(&miss)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| path.display().to_string())?;
+    }
     println!(
         "{:<8} {:>7} {:>6} {:>6} {:>6} {:>6} {:>9} {:>7} {:>7} {:>7}",
         "lang", "n", "tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr"

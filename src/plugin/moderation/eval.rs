@@ -233,6 +233,32 @@ pub async fn score(
     })
 }
 
+/// A message the plugin got wrong, as `qunbot eval spam --errors` writes it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Miss<'a> {
+    /// The message.
+    pub text: &'a str,
+    /// Its label (`spam`: let through; `ham`: deleted).
+    pub label: &'a str,
+    /// The language of its chat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lang: Option<&'a str>,
+}
+
+/// The messages of `data` that `report` (of the same data) got wrong, in
+/// input order: spam let through and ham deleted.
+pub fn misses<'a>(data: &'a [Labelled], report: &Report) -> Vec<Miss<'a>> {
+    data.iter()
+        .zip(&report.flagged)
+        .filter(|(row, flagged)| row.is_spam() != **flagged)
+        .map(|(row, _)| Miss {
+            text: &row.text,
+            label: &row.label,
+            lang: row.lang.as_deref(),
+        })
+        .collect()
+}
+
 /// Which half of a data set a text falls in when split by a hash of the
 /// text (FNV-1a): `true` for the training half.
 pub fn in_train_half(text: &str) -> bool {
@@ -265,6 +291,41 @@ mod tests {
         assert!((f.precision - 2.0 / 3.0).abs() < 1e-9);
         assert!((f.fpr - 1.0 / 3.0).abs() < 1e-9);
         assert!((f.f1 - 2.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn misses_are_the_rows_flagged_against_their_label() {
+        let data = read_labelled(concat!(
+            "{\"text\":\"ad\",\"label\":\"spam\",\"lang\":\"zh\"}\n",
+            "{\"text\":\"ad2\",\"label\":\"spam\"}\n",
+            "{\"text\":\"hi\",\"label\":\"ham\"}\n",
+            "{\"text\":\"yo\",\"label\":\"ham\",\"lang\":\"en\"}\n",
+        ))
+        .unwrap();
+        let report = Report {
+            flagged: vec![false, true, false, true],
+            ..Report::default()
+        };
+        let misses = misses(&data, &report);
+        assert_eq!(
+            misses,
+            vec![
+                Miss {
+                    text: "ad",
+                    label: "spam",
+                    lang: Some("zh")
+                },
+                Miss {
+                    text: "yo",
+                    label: "ham",
+                    lang: Some("en")
+                },
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&misses[0]).unwrap(),
+            "{\"text\":\"ad\",\"label\":\"spam\",\"lang\":\"zh\"}"
+        );
     }
 
     #[test]
