@@ -8,6 +8,8 @@
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
+//! - `faq_embed`: the faq plugin's `embedding`: a local embeddings server, and the real MiniLM
+//!   model (feature `embedding`, folder from `QUNBOT_TEST_MINILM`).
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
 //! - `fakes`: in-repo fakes of platform APIs (Telegram Bot API, OneBot v11).
@@ -26,6 +28,7 @@ mod crash;
 mod daemon;
 mod fakes;
 mod faq;
+mod faq_embed;
 mod moderation;
 mod onebot;
 mod outbox;
