@@ -167,8 +167,11 @@ async fn evaluate(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         t.time += started.elapsed();
         let replied = !ctx.into_actions().is_empty();
+        // The entry that answered is the best one (the plugin answers only
+        // at or above the threshold).
+        let top = faq.top_match(&q.text).await;
         let answered = if replied {
-            faq.best_match(&q.text).await.map(|m| m.id)
+            top.as_ref().map(|m| m.id.clone())
         } else {
             None
         };
@@ -176,7 +179,7 @@ async fn evaluate(
         match &q.expect {
             Some(want) => {
                 t.in_scope += 1;
-                if faq.top_match(&q.text).await.is_some_and(|m| &m.id == want) {
+                if top.as_ref().is_some_and(|m| &m.id == want) {
                     t.top1 += 1;
                 }
             }

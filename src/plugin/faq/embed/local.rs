@@ -204,6 +204,34 @@ mod tests {
         assert_eq!(pooled, vec![vec![2.0, 3.0], vec![5.0, 6.0]]);
     }
 
+    /// The real all-MiniLM-L6-v2 (`QUNBOT_TEST_MINILM`, required in a build
+    /// with this feature: see tests/faq_embed.rs): paraphrases are closer
+    /// than unrelated sentences, and batching does not change a vector.
+    #[tokio::test]
+    async fn minilm_ranks_paraphrases_above_unrelated_sentences() {
+        let dir = std::env::var_os("QUNBOT_TEST_MINILM")
+            .expect("set QUNBOT_TEST_MINILM to the all-MiniLM-L6-v2 folder (see .ci/run)");
+        let model = LocalModel::load(Path::new(&dir)).unwrap();
+        let texts: Vec<String> = [
+            "How do I get a refund?",
+            "I want my money back",
+            "Can I return this for a refund of the full price please",
+            "What will the weather be like tomorrow?",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut v = model.embed(&texts).await.unwrap();
+        assert!(v.iter().all(|v| v.len() == 384), "MiniLM has 384 dimensions");
+        v.iter_mut().for_each(|v| super::super::normalize(v));
+        let cos = |a: usize, b: usize| super::super::dot(&v[a], &v[b]);
+        assert!(cos(0, 1) > cos(0, 3) + 0.2, "{} vs {}", cos(0, 1), cos(0, 3));
+        assert!(cos(0, 2) > cos(2, 3), "{} vs {}", cos(0, 2), cos(2, 3));
+        // Alone (no padding) equals in a batch (padded to the longest).
+        let mut alone = model.embed(&texts[1..2]).await.unwrap();
+        super::super::normalize(&mut alone[0]);
+        assert!(super::super::dot(&alone[0], &v[1]) > 0.9999);
+    }
+
     #[test]
     fn load_names_the_missing_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -73,18 +73,18 @@ pub struct EmbeddingConfig {
     pub full: f32,
     /// The model reads Chinese as well as English. When false (the default:
     /// English models such as MiniLM), the semantic score counts only in
-    /// proportion to the message's non-Chinese letters, so Chinese messages
-    /// are matched lexically alone.
+    /// proportion to the message's Latin words (against its Chinese
+    /// characters), so Chinese messages are matched lexically alone.
     #[serde(default)]
     pub multilingual: bool,
 }
 
 /// The default `weight`, tuned on half of the English development sets.
-pub(crate) const DEFAULT_WEIGHT: f32 = 0.6;
+pub(crate) const DEFAULT_WEIGHT: f32 = 0.4;
 /// The default `floor` (see [`EmbeddingConfig::floor`]).
 pub(crate) const DEFAULT_FLOOR: f32 = 0.3;
 /// The default `full` (see [`EmbeddingConfig::full`]).
-pub(crate) const DEFAULT_FULL: f32 = 0.9;
+pub(crate) const DEFAULT_FULL: f32 = 0.95;
 
 fn default_timeout() -> crate::config::Duration {
     crate::config::Duration(Duration::from_secs(10))
@@ -360,20 +360,26 @@ impl Semantic {
     }
 }
 
-/// The share of `text`'s letters and digits that are not Chinese (0 for
-/// none at all): how much of it an English model reads.
+/// How much of `text` an English model reads: its Latin words (runs of
+/// letters and digits) against its Chinese characters, one each, so a brand
+/// name inside a Chinese sentence counts little (0 for no words at all).
 pub(crate) fn latin_share(text: &str) -> f32 {
-    let (mut letters, mut chinese) = (0usize, 0usize);
-    for c in text.chars().filter(|c| c.is_alphanumeric()) {
-        letters += 1;
+    let (mut words, mut chinese, mut in_word) = (0usize, 0usize, false);
+    for c in text.chars() {
         if is_cjk(c) {
             chinese += 1;
+            in_word = false;
+        } else if c.is_alphanumeric() {
+            words += usize::from(!in_word);
+            in_word = true;
+        } else {
+            in_word = false;
         }
     }
-    if letters == 0 {
+    if words + chinese == 0 {
         0.0
     } else {
-        (letters - chinese) as f32 / letters as f32
+        words as f32 / (words + chinese) as f32
     }
 }
 

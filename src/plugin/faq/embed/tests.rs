@@ -118,8 +118,9 @@ async fn chinese_messages_skip_an_english_model() {
     let english = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
     assert_eq!(english.blend("退款到哪了", lexical.clone()).await, lexical);
     assert!(fake.calls.lock().unwrap().is_empty(), "no vectors asked for");
-    // Half Chinese, half Latin letters: half the weight.
-    assert!((english.coverage("退款money") - 5.0 / 7.0).abs() < 1e-6);
+    // One Latin word, two Chinese characters: a third of the weight.
+    assert!((english.coverage("退款money") - 1.0 / 3.0).abs() < 1e-6);
+    assert_eq!(english.coverage("where's my refund, order 12?"), 1.0);
     assert_eq!(english.coverage("🙂!"), 0.0);
     let multilingual = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, true);
     assert_eq!(multilingual.coverage("退款到哪了"), 1.0);
