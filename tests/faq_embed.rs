@@ -18,11 +18,14 @@ use serde_json::{Value, json};
 
 use crate::util;
 
+/// One request the fake server saw: its Authorization header and JSON body.
+type Seen = (Option<String>, Value);
+
 /// What the fake server saw and how it answers.
 #[derive(Clone, Default)]
 struct Fake {
-    /// (Authorization header, JSON body) of every request, in order.
-    seen: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    /// Every request, in order.
+    seen: Arc<Mutex<Vec<Seen>>>,
     /// Answer 503 to everything.
     down: bool,
 }

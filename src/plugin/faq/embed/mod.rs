@@ -115,6 +115,7 @@ pub(crate) enum EmbedError {
     #[error("{0}")]
     Invalid(String),
     /// The local model failed.
+    #[cfg(feature = "embedding")]
     #[error("model: {0}")]
     Model(String),
 }
