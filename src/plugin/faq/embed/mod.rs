@@ -79,7 +79,13 @@ pub struct EmbeddingConfig {
     pub multilingual: bool,
 }
 
-/// The default `weight`, tuned on half of the English development sets.
+/// The default `weight`. With [`DEFAULT_FLOOR`] and [`DEFAULT_FULL`], the
+/// best of a grid (weight 0.3–0.9, floor 0–0.5, full 0.7–1.0) for
+/// all-MiniLM-L6-v2 on the even-numbered dev queries of clinc150 and
+/// banking77, scored at the default threshold with out-of-scope messages
+/// counted at 18% (`calibration`). Accuracy on the odd-numbered half:
+/// clinc150 0.779, banking77 0.675 (lexical alone, whole sets: 0.692 and
+/// 0.581; the model alone with its best threshold: 0.779 and 0.670).
 pub(crate) const DEFAULT_WEIGHT: f32 = 0.4;
 /// The default `floor` (see [`EmbeddingConfig::floor`]).
 pub(crate) const DEFAULT_FLOOR: f32 = 0.3;
