@@ -8,6 +8,8 @@
 //! - `cli`: the `qunbot` binary: check, simulate, schema, list, help.
 //! - `config`: config.yaml and bot files: locations, `${VAR}`, every error at once.
 //! - `faq`: the faq plugin's `llm` path against a local chat-completions server.
+//! - `faq_embed`: the faq plugin's `embedding`: a local embeddings server, and the real MiniLM
+//!   model (feature `embedding`, folder from `QUNBOT_TEST_MINILM`).
 //! - `storage`: one suite for every `Store` backend.
 //! - `outbox`: delivery order, pacing, retries, dead letters, restarts.
 //! - `behaviour`: one behaviour suite every adapter's peer runs (answer, claim, spam, outage).
@@ -44,6 +46,7 @@ mod dingtalk;
 mod discord;
 mod fakes;
 mod faq;
+mod faq_embed;
 mod feishu;
 mod matrix;
 mod moderation;

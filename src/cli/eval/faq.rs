@@ -32,9 +32,10 @@ pub(crate) struct Args {
     /// Labelled queries: `{"text": ..., "expect": ID or null}` a line
     #[arg(long)]
     queries: PathBuf,
-    /// A local sentence-embedding model folder (needs a build with the
-    /// `embedding` feature)
-    #[arg(long)]
+    /// A local sentence-embedding model folder (sentence-transformers, BERT
+    /// family), blended in as the faq plugin's `embedding: {model_dir: DIR}`
+    /// with its default options; needs a build with the `embedding` feature
+    #[arg(long, value_name = "DIR")]
     embedding_model: Option<PathBuf>,
 }
 
@@ -75,9 +76,6 @@ fn ratio(a: usize, b: usize) -> f64 {
 }
 
 pub(crate) fn run(_config: &Path, args: Args) -> anyhow::Result<ExitCode> {
-    if args.embedding_model.is_some() {
-        anyhow::bail!("--embedding-model needs a build with the `embedding` feature (not built yet)");
-    }
     let queries = read_queries(&args.queries)?;
     let bot = BotInfo {
         name: "eval".into(),
@@ -88,7 +86,14 @@ pub(crate) fn run(_config: &Path, args: Args) -> anyhow::Result<ExitCode> {
         locale: Locale::En,
     };
     let path = std::path::absolute(&args.faq)?;
-    let yaml = format!("file: {}\n", serde_json::to_string(&path.to_string_lossy())?);
+    let mut yaml = format!("file: {}\n", serde_json::to_string(&path.to_string_lossy())?);
+    if let Some(dir) = &args.embedding_model {
+        let dir = std::path::absolute(dir)?;
+        yaml.push_str(&format!(
+            "embedding: {{model_dir: {}}}\n",
+            serde_json::to_string(&dir.to_string_lossy())?
+        ));
+    }
     let options = Options::from_yaml(Path::new("eval faq"), &yaml).map_err(|e| anyhow::anyhow!("{e}"))?;
     let cx = BuildCx {
         bot: &bot,
@@ -103,7 +108,21 @@ pub(crate) fn run(_config: &Path, args: Args) -> anyhow::Result<ExitCode> {
             let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
             anyhow::anyhow!("{}", lines.join("\n"))
         })?;
-    let tally = super::super::tokio()?.block_on(evaluate(&faq, &bot, &queries))?;
+    let tally = super::super::tokio()?.block_on(async {
+        let store = qunbot::storage::open("sqlite::memory:").await?;
+        let caps = HashMap::from([("eval".into(), Capabilities::ALL)]);
+        // Embeds the knowledge base (with --embedding-model) before the clock runs.
+        let started = Instant::now();
+        let ctx = Ctx::new(&bot, &*store, &caps, Utc::now(), FaqConfig::KIND);
+        faq.start(&ctx).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if args.embedding_model.is_some() {
+            eprintln!(
+                "embedded the knowledge base in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        evaluate(&faq, &bot, &*store, &caps, &queries).await
+    })?;
     report(&tally);
     Ok(ExitCode::SUCCESS)
 }
@@ -117,9 +136,13 @@ fn read_queries(path: &Path) -> anyhow::Result<Vec<Query>> {
         .collect()
 }
 
-async fn evaluate(faq: &Faq, bot: &BotInfo, queries: &[Query]) -> anyhow::Result<Tally> {
-    let store = qunbot::storage::open("sqlite::memory:").await?;
-    let caps = HashMap::from([("eval".into(), Capabilities::ALL)]);
+async fn evaluate(
+    faq: &Faq,
+    bot: &BotInfo,
+    store: &dyn qunbot::storage::Store,
+    caps: &HashMap<qunbot::event::AdapterId, Capabilities>,
+    queries: &[Query],
+) -> anyhow::Result<Tally> {
     let mut t = Tally::default();
     for (i, q) in queries.iter().enumerate() {
         let event = Event {
@@ -137,15 +160,18 @@ async fn evaluate(faq: &Faq, bot: &BotInfo, queries: &[Query]) -> anyhow::Result
                 },
             },
         };
-        let ctx = Ctx::new(bot, &*store, &caps, event.at, FaqConfig::KIND);
+        let ctx = Ctx::new(bot, store, caps, event.at, FaqConfig::KIND);
         let started = Instant::now();
         faq.on_event(&ctx, &event)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         t.time += started.elapsed();
         let replied = !ctx.into_actions().is_empty();
+        // The entry that answered is the best one (the plugin answers only
+        // at or above the threshold).
+        let top = faq.top_match(&q.text).await;
         let answered = if replied {
-            faq.best_match(&q.text).map(|m| m.id)
+            top.as_ref().map(|m| m.id.clone())
         } else {
             None
         };
@@ -153,7 +179,7 @@ async fn evaluate(faq: &Faq, bot: &BotInfo, queries: &[Query]) -> anyhow::Result
         match &q.expect {
             Some(want) => {
                 t.in_scope += 1;
-                if faq.top_match(&q.text).is_some_and(|m| &m.id == want) {
+                if top.as_ref().is_some_and(|m| &m.id == want) {
                     t.top1 += 1;
                 }
             }

@@ -33,20 +33,20 @@ const TARGETS: &[(&str, f64, f64)] = &[
 ];
 
 /// One data set, loaded.
-struct Set {
+pub(super) struct Set {
     /// The knowledge base.
-    entries: Vec<EntryText>,
+    pub(super) entries: Vec<EntryText>,
     /// Entry ids, by index.
-    ids: Vec<String>,
+    pub(super) ids: Vec<String>,
     /// (text, expected entry index or None).
-    queries: Vec<(String, Option<usize>)>,
+    pub(super) queries: Vec<(String, Option<usize>)>,
 }
 
-fn data_dir() -> PathBuf {
+pub(super) fn data_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/faq"))
 }
 
-fn load(name: &str) -> Option<Set> {
+pub(super) fn load(name: &str) -> Option<Set> {
     let dir = data_dir().join(name);
     let kb = std::fs::read_to_string(dir.join("faq.yaml")).ok()?;
     let entries: Vec<EntryConfig> = Options::from_yaml(&dir.join("faq.yaml"), &kb)

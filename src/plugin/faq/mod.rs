@@ -12,20 +12,25 @@
 //! that read as questions, a `cooldown` per entry and chat, and `/faq`
 //! lists the topics. With `llm`, an OpenAI-compatible model phrases the
 //! answer from the matched entries only, falling back to the entry's own
-//! answer on any error (see `llm`).
+//! answer on any error (see `llm`). With `embedding`, sentence vectors of a
+//! local model or an endpoint add a semantic score, blended with the
+//! lexical one before the threshold (see `embed`).
 //!
 //! # Files
 //!
 //! - `index`: the retrieval index and the calibrated score.
+//! - `embed`: semantic scores and their blend with the lexical ones.
 //! - `manners`: question detection and the `/faq` command.
 //! - `llm`: the chat-completions client.
 
 #[cfg(test)]
 mod calibration;
+mod embed;
 mod index;
 mod llm;
 mod manners;
 
+pub use embed::EmbeddingConfig;
 pub use llm::LlmConfig;
 
 use std::collections::{HashMap, HashSet};
@@ -43,7 +48,8 @@ use crate::config::{ConfigError, Duration, Options};
 use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Event, GroupId, Target, UserId};
 use crate::runtime::Ctx;
-use index::{EntryText, Index, Tuning};
+use embed::Semantic;
+use index::{EntryText, Index, Scored, Tuning};
 use llm::Llm;
 
 /// The default `threshold`: calibrated on the development sets of four
@@ -88,6 +94,11 @@ pub struct FaqConfig {
     /// entries; without it the entry's answer is sent as written.
     #[serde(default)]
     pub llm: Option<LlmConfig>,
+    /// Sentence vectors (a local model folder or an OpenAI-compatible
+    /// endpoint) whose similarity is blended with the lexical score, so
+    /// paraphrases without shared words match too.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingConfig>,
 }
 
 /// One knowledge-base entry.
@@ -201,6 +212,19 @@ impl FaqConfig {
                 None
             }
         };
+        let semantic = match self.embedding {
+            Some(config) => {
+                let questions: Vec<Vec<String>> = texts.into_iter().map(|t| t.questions).collect();
+                match Semantic::build(config, &questions, cx.options, cx.base_dir) {
+                    Ok(semantic) => Some(semantic),
+                    Err(mut e) => {
+                        errors.append(&mut e);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let Some(index) = index.filter(|_| errors.is_empty()) else {
             return Err(errors);
         };
@@ -219,6 +243,7 @@ impl FaqConfig {
                 })
                 .collect(),
             index,
+            semantic,
             threshold: self.threshold,
             only_questions: self.only_questions,
             llm: self.llm.map(Llm::new),
@@ -274,6 +299,8 @@ pub struct Faq {
     entries: Vec<Entry>,
     /// Built once, at build time (and so again on every reload).
     index: Index,
+    /// The semantic scores blended in, if `embedding` is configured.
+    semantic: Option<Semantic>,
     /// The score the best entry needs.
     threshold: f32,
     /// Answer only messages that read as questions.
@@ -290,24 +317,26 @@ pub struct Faq {
 impl Faq {
     /// The entry that would answer `text` (ignoring manners and cooldowns),
     /// if its score reaches the threshold.
-    pub fn best_match(&self, text: &str) -> Option<Match> {
-        self.index
-            .search(text)
-            .into_iter()
-            .next()
-            .filter(|s| s.score >= self.threshold)
-            .map(|s| Match {
-                id: self.entries[s.entry].id.clone(),
-                score: s.score,
-            })
+    pub async fn best_match(&self, text: &str) -> Option<Match> {
+        self.top_match(text).await.filter(|m| m.score >= self.threshold)
     }
 
     /// The best-scoring entry for `text`, whatever its score.
-    pub fn top_match(&self, text: &str) -> Option<Match> {
-        self.index.search(text).into_iter().next().map(|s| Match {
+    pub async fn top_match(&self, text: &str) -> Option<Match> {
+        self.rank(text).await.into_iter().next().map(|s| Match {
             id: self.entries[s.entry].id.clone(),
             score: s.score,
         })
+    }
+
+    /// Entries with a positive score for `text`, best first: the lexical
+    /// ranking, blended with the semantic one when configured.
+    async fn rank(&self, text: &str) -> Vec<Scored> {
+        let lexical = self.index.search(text);
+        match &self.semantic {
+            Some(semantic) => semantic.blend(text, lexical).await,
+            None => lexical,
+        }
     }
 
     /// The `/faq` listing.
@@ -340,6 +369,18 @@ impl Faq {
 
 #[async_trait]
 impl Plugin for Faq {
+    /// Embeds the knowledge base when `embedding` is configured. An endpoint
+    /// that is down does not stop the start-up: the entries are embedded at
+    /// a later message, which is matched lexically meanwhile.
+    async fn start(&self, _ctx: &Ctx<'_>) -> Result<(), BoxError> {
+        if let Some(semantic) = &self.semantic {
+            if let Err(e) = semantic.prepare().await {
+                tracing::warn!(error = %e, "faq: cannot embed the knowledge base yet; matching lexically");
+            }
+        }
+        Ok(())
+    }
+
     async fn on_event(&self, ctx: &Ctx<'_>, event: &Event) -> Result<Flow, BoxError> {
         let Some((chat, sender, message)) = event.member_message() else {
             return Ok(Flow::Continue);
@@ -351,7 +392,7 @@ impl Plugin for Faq {
         if self.only_questions && !manners::is_question(&message.text) {
             return Ok(Flow::Continue);
         }
-        let found = self.index.search(&message.text);
+        let found = self.rank(&message.text).await;
         let Some(best) = found.first().filter(|s| s.score >= self.threshold) else {
             return Ok(Flow::Continue);
         };

@@ -134,7 +134,7 @@ async fn entries_come_from_a_file_relative_to_the_bot() {
     };
     let faq = options.parse::<FaqConfig>().unwrap().build_faq(&cx).unwrap();
     assert_eq!(
-        faq.best_match("客服几点上班呀").map(|m| m.id),
+        faq.best_match("客服几点上班呀").await.map(|m| m.id),
         Some("hours".into())
     );
 
