@@ -265,6 +265,14 @@ adapters:
     version: 12
     ws_url: ws://127.0.0.1:1
     secret: x
+  tls:
+    kind: onebot
+    version: 11
+    ws_url: wss://qq.example.com/ws
+  bad:
+    kind: onebot
+    version: 11
+    ws_url: http://127.0.0.1:3001
 ";
     util::write_files(dir.path(), &[("config.yaml", config)]);
     let prefix = format!("{}/", dir.path().display());
@@ -282,6 +290,7 @@ adapters:
         "config.yaml:6:15: http_url must start with http:// or https://",
         "config.yaml:7:11: path must start with /",
         "config.yaml:12:13: secret signs v11 HTTP events only",
+        "config.yaml:20:13: ws_url must start with ws:// or wss://",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:?}");
     for (error, expected) in errors.iter().zip(expected) {

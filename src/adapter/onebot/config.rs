@@ -18,8 +18,8 @@ use crate::config::{ConfigError, Duration};
 pub struct OneBotConfig {
     /// The protocol version: `11` or `12`.
     pub version: u32,
-    /// Forward WebSocket: the implementation's `ws://` URL the daemon
-    /// connects to (such as `ws://127.0.0.1:3001`).
+    /// Forward WebSocket: the implementation's `ws://` (or `wss://`) URL
+    /// the daemon connects to (such as `ws://127.0.0.1:3001`).
     #[serde(default)]
     pub ws_url: Option<String>,
     /// HTTP: the implementation's HTTP API URL actions are POSTed to (v11:
@@ -130,10 +130,10 @@ impl OneBotConfig {
         }
         match (&self.ws_url, &self.http_url, &self.path) {
             (Some(url), None, None) => {
-                if !url.starts_with("ws://") {
+                if !(url.starts_with("ws://") || url.starts_with("wss://")) {
                     errors.push(
                         cx.options
-                            .error_at("ws_url", "ws_url must start with ws:// (wss:// is not supported)"),
+                            .error_at("ws_url", "ws_url must start with ws:// or wss://"),
                     );
                 }
             }
