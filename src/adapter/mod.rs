@@ -14,6 +14,7 @@ pub mod http;
 pub mod matrix;
 pub mod memory;
 pub mod onebot;
+pub mod recent;
 pub mod robot;
 pub mod sign;
 pub mod slack;

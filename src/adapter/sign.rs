@@ -37,6 +37,12 @@ pub fn verify_hex(secret: &[u8], parts: &[&[u8]], hex: &str) -> bool {
     mac(secret, parts).verify_slice(&bytes).is_ok()
 }
 
+/// Whether two secrets are equal, in time independent of where they
+/// differ (tokens, signatures compared as text).
+pub fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn mac(secret: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
     // HMAC takes keys of any length; new_from_slice cannot fail for it.
     let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {

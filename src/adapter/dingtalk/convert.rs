@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::adapter::sign::{base64, hmac_sha256};
+use crate::adapter::sign::{base64, hmac_sha256, same};
 use crate::event::{Action, AdapterId, Chat, Event, EventKind, Message, MessageId, Role, Sender, Target};
 
 /// How far a callback's `timestamp` may be from now (DingTalk: an hour).
@@ -23,13 +23,7 @@ pub(super) fn verify(secret: &str, timestamp: &str, sign: &str, now: DateTime<Ut
         secret.as_bytes(),
         format!("{timestamp}\n{secret}").as_bytes(),
     ));
-    let given = sign.as_bytes();
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    same(sign.as_bytes(), expected.as_bytes())
 }
 
 /// The event of a callback body (`None` for message types qunbot skips).

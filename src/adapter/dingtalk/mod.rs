@@ -17,7 +17,6 @@ mod convert;
 
 pub use config::DingTalkConfig;
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Failure};
+use super::recent::Recent;
 use super::{Adapter, Capabilities, EventSink, Route, SendError};
 use crate::clock::{Clock, SystemClock};
 use crate::error::BoxError;
@@ -55,7 +55,7 @@ pub struct DingTalkAdapter {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
-    seen: Arc<Mutex<(HashSet<String>, VecDeque<String>)>>,
+    seen: Arc<Mutex<Recent>>,
     queue_tx: mpsc::Sender<Event>,
     queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
 }
@@ -85,7 +85,7 @@ impl DingTalkAdapter {
             client: http::client()?,
             clock: Arc::new(SystemClock),
             token: tokio::sync::Mutex::new(None),
-            seen: Arc::new(Mutex::new((HashSet::new(), VecDeque::new()))),
+            seen: Arc::new(Mutex::new(Recent::new(SEEN))),
             queue_tx,
             queue_rx: Mutex::new(Some(queue_rx)),
         })
@@ -192,28 +192,10 @@ impl Adapter for DingTalkAdapter {
 
     async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
         let taken = self.queue_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(mut queue) = taken else {
+        let Some(queue) = taken else {
             return Err("dingtalk adapter is already running".into());
         };
-        loop {
-            tokio::select! {
-                event = queue.recv() => match event {
-                    Some(event) => {
-                        if events.send(event).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()),
-                },
-                () = shutdown.cancelled() => break,
-            }
-        }
-        queue.close();
-        while let Some(event) = queue.recv().await {
-            if events.send(event).await.is_err() {
-                break;
-            }
-        }
+        http::relay(queue, events, shutdown).await;
         Ok(())
     }
 
@@ -241,21 +223,13 @@ impl Adapter for DingTalkAdapter {
                 return StatusCode::OK;
             };
             let msg_id = body["msgId"].as_str().unwrap_or_default().to_owned();
-            if seen.lock().unwrap_or_else(|e| e.into_inner()).0.contains(&msg_id) {
+            if seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&msg_id) {
                 return StatusCode::OK;
             }
             if queue.send(event).await.is_err() {
                 return StatusCode::SERVICE_UNAVAILABLE;
             }
-            let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-            if seen.0.insert(msg_id.clone()) {
-                seen.1.push_back(msg_id);
-            }
-            while seen.1.len() > SEEN {
-                if let Some(old) = seen.1.pop_front() {
-                    seen.0.remove(&old);
-                }
-            }
+            seen.lock().unwrap_or_else(|e| e.into_inner()).insert(&msg_id);
             StatusCode::OK
         });
         vec![Route {

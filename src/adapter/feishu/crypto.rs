@@ -35,13 +35,7 @@ pub(super) fn verify(key: &str, timestamp: &str, nonce: &str, body: &[u8], signa
     hasher.update(key.as_bytes());
     hasher.update(body);
     let expected: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    let given = signature.trim().as_bytes();
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected.as_bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    crate::adapter::sign::same(signature.trim().as_bytes(), expected.as_bytes())
 }
 
 #[cfg(test)]

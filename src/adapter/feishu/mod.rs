@@ -17,7 +17,6 @@ mod crypto;
 
 pub use config::FeishuConfig;
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::convert::Callback;
 use super::http::{self, Failure};
+use super::recent::Recent;
 use super::{Adapter, Capabilities, EventSink, Route, SendError};
 use crate::clock::{Clock, SystemClock};
 use crate::error::BoxError;
@@ -63,7 +63,7 @@ pub struct FeishuAdapter {
     /// The tenant access token and when to renew it.
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
     /// Recent event ids, oldest first.
-    seen: Arc<Mutex<(HashSet<String>, VecDeque<String>)>>,
+    seen: Arc<Mutex<Recent>>,
     queue_tx: mpsc::Sender<Event>,
     queue_rx: Mutex<Option<mpsc::Receiver<Event>>>,
 }
@@ -93,7 +93,7 @@ impl FeishuAdapter {
             client: http::client()?,
             clock: Arc::new(SystemClock),
             token: tokio::sync::Mutex::new(None),
-            seen: Arc::new(Mutex::new((HashSet::new(), VecDeque::new()))),
+            seen: Arc::new(Mutex::new(Recent::new(SEEN_EVENTS))),
             queue_tx,
             queue_rx: Mutex::new(Some(queue_rx)),
         })
@@ -199,28 +199,10 @@ impl Adapter for FeishuAdapter {
 
     async fn run(&self, events: EventSink, shutdown: CancellationToken) -> Result<(), BoxError> {
         let taken = self.queue_rx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let Some(mut queue) = taken else {
+        let Some(queue) = taken else {
             return Err("feishu adapter is already running".into());
         };
-        loop {
-            tokio::select! {
-                event = queue.recv() => match event {
-                    Some(event) => {
-                        if events.send(event).await.is_err() {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()),
-                },
-                () = shutdown.cancelled() => break,
-            }
-        }
-        queue.close();
-        while let Some(event) = queue.recv().await {
-            if events.send(event).await.is_err() {
-                break;
-            }
-        }
+        http::relay(queue, events, shutdown).await;
         Ok(())
     }
 
@@ -248,12 +230,7 @@ impl Adapter for FeishuAdapter {
                 }
                 Callback::Events(event_id, events) => (event_id, events),
             };
-            if seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .0
-                .contains(&event_id)
-            {
+            if seen.lock().unwrap_or_else(|e| e.into_inner()).contains(&event_id) {
                 return (StatusCode::OK, axum::Json(json!({})));
             }
             for event in events {
@@ -265,7 +242,7 @@ impl Adapter for FeishuAdapter {
                     );
                 }
             }
-            remember(&seen, event_id);
+            seen.lock().unwrap_or_else(|e| e.into_inner()).insert(&event_id);
             (StatusCode::OK, axum::Json(json!({})))
         });
         vec![Route {
@@ -330,17 +307,4 @@ fn open(
         return Err((StatusCode::UNAUTHORIZED, "bad signature"));
     }
     Ok(payload)
-}
-
-/// Remember `event_id`, forgetting the oldest beyond [`SEEN_EVENTS`].
-fn remember(seen: &Mutex<(HashSet<String>, VecDeque<String>)>, event_id: String) {
-    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-    if seen.0.insert(event_id.clone()) {
-        seen.1.push_back(event_id);
-    }
-    while seen.1.len() > SEEN_EVENTS {
-        if let Some(old) = seen.1.pop_front() {
-            seen.0.remove(&old);
-        }
-    }
 }

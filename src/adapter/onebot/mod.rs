@@ -39,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::config::{Transport, Version};
 use self::socket::Socket;
+use super::sign::same;
 use super::{Adapter, Capabilities, EventSink, Route, SendError, http};
 use crate::error::BoxError;
 use crate::event::{Action, AdapterId, Event};
@@ -218,11 +219,6 @@ fn authorized(token: &str, headers: &HeaderMap, query: Option<&str>) -> bool {
             .and_then(|Query(map)| map.get("access_token").cloned())
     });
     from_query.is_some_and(|given| same(given.as_bytes(), token.as_bytes()))
-}
-
-/// Compare secrets in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[async_trait]

@@ -20,7 +20,7 @@ mod socket;
 
 pub use config::{Mode, SlackConfig};
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::api::{Api, ApiError, Kind};
 use self::convert::{SlackEvent, Token, UserInfo};
 use super::http::Backoff;
+use super::recent::Recent;
 use super::{Adapter, Capabilities, EventSink, Route, SendError};
 use crate::clock::{Clock, SystemClock};
 use crate::error::BoxError;
@@ -87,34 +88,6 @@ impl std::fmt::Debug for SlackAdapter {
     }
 }
 
-/// A bounded set of recent keys, oldest forgotten first.
-#[derive(Debug, Default)]
-struct Recent {
-    /// The keys.
-    set: HashSet<String>,
-    /// Their order of arrival.
-    order: VecDeque<String>,
-}
-
-impl Recent {
-    /// Whether `key` is here.
-    fn contains(&self, key: &str) -> bool {
-        self.set.contains(key)
-    }
-
-    /// Remember `key`, forgetting the oldest past [`REMEMBERED`].
-    fn insert(&mut self, key: &str) {
-        if self.set.insert(key.to_owned()) {
-            self.order.push_back(key.to_owned());
-            if self.order.len() > REMEMBERED {
-                if let Some(old) = self.order.pop_front() {
-                    self.set.remove(&old);
-                }
-            }
-        }
-    }
-}
-
 impl SlackAdapter {
     /// A not yet running adapter for `config`.
     pub fn new(id: AdapterId, config: SlackConfig) -> Result<Self, BoxError> {
@@ -126,7 +99,7 @@ impl SlackAdapter {
             api,
             clock: Arc::new(SystemClock),
             own: OnceLock::new(),
-            seen: Mutex::new(Recent::default()),
+            seen: Mutex::new(Recent::new(REMEMBERED)),
             users: Mutex::new(HashMap::new()),
             threads: Mutex::new((HashMap::new(), VecDeque::new())),
             dms: Mutex::new(HashMap::new()),
@@ -398,16 +371,5 @@ mod tests {
         for secret in ["TOPSECRET", "APPSECRET", "USERSECRET", "SIGNSECRET"] {
             assert!(!text.contains(secret), "{text}");
         }
-    }
-
-    #[test]
-    fn recent_keys_are_bounded() {
-        let mut recent = Recent::default();
-        for i in 0..=REMEMBERED {
-            recent.insert(&i.to_string());
-        }
-        assert!(!recent.contains("0"));
-        assert!(recent.contains("1"));
-        assert_eq!(recent.order.len(), REMEMBERED);
     }
 }

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use self::api::{Api, ApiError};
 use self::convert::{ALLOWED_UPDATES, Membership, Update};
 use super::http::Backoff;
+use super::sign::same;
 use super::{Adapter, Capabilities, EventSink, Route, SendError};
 use crate::clock::{Clock, SystemClock};
 use crate::error::BoxError;
@@ -466,11 +467,6 @@ impl Adapter for TelegramAdapter {
         }
         Ok(())
     }
-}
-
-/// Compare secrets in time independent of where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
