@@ -13,7 +13,9 @@ use super::super::DEFAULT_THRESHOLD;
 use super::super::calibration::{Set, load};
 use super::super::index::{Index, Tuning};
 use super::local::LocalModel;
-use super::{DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, dot, latin_share, normalize};
+use super::{
+    DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, centres, dot, latin_share, normalize,
+};
 
 /// Every data set; the English ones are those the blend is tuned on.
 const SETS: &[(&str, bool)] = &[
@@ -33,7 +35,7 @@ struct Scored {
     expect: Vec<Option<usize>>,
     /// Per query: lexical score of every entry.
     lexical: Vec<Vec<f32>>,
-    /// Per query: best cosine with each entry's questions.
+    /// Per query: cosine with each entry's centre.
     cosine: Vec<Vec<f32>>,
     /// Per query: the share of it the model reads (see `latin_share`).
     coverage: Vec<f32>,
@@ -66,6 +68,7 @@ async fn score_set(model: &LocalModel, name: &'static str, set: &Set) -> Scored 
     let texts: Vec<String> = set.queries.iter().map(|(t, _)| t.clone()).collect();
     let tv = unit_vectors(model, &texts).await;
     let n = set.entries.len();
+    let centre = centres(n, owner.iter().copied().zip(qv));
     let mut out = Scored {
         name,
         expect: set.queries.iter().map(|q| q.1).collect(),
@@ -78,10 +81,10 @@ async fn score_set(model: &LocalModel, name: &'static str, set: &Set) -> Scored 
         for s in index.search(text) {
             lex[s.entry] = s.score;
         }
-        let mut cos = vec![-1.0f32; n];
-        for (&e, q) in owner.iter().zip(&qv) {
-            cos[e] = cos[e].max(dot(v, q));
-        }
+        let cos: Vec<f32> = centre
+            .iter()
+            .map(|c| if c.is_empty() { -1.0 } else { dot(v, c) })
+            .collect();
         out.lexical.push(lex);
         out.cosine.push(cos);
         out.coverage.push(latin_share(text));

@@ -83,21 +83,46 @@ fn normalize_and_dot_give_the_cosine() {
     assert!((dot(&a, &[0.0, 1.0]) - 0.8).abs() < 1e-6);
 }
 
+#[test]
+fn an_entrys_centre_is_the_unit_mean_of_its_questions() {
+    let c = centres(3, [(0, vec![1.0, 0.0]), (0, vec![0.0, 1.0]), (2, vec![0.6, 0.8])]);
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    assert!((c[0][0] - h).abs() < 1e-6 && (c[0][1] - h).abs() < 1e-6, "{c:?}");
+    assert!(c[1].is_empty(), "no questions, no centre: {c:?}");
+    assert_eq!(c[2], vec![0.6, 0.8]);
+}
+
 #[tokio::test]
 async fn blend_ranks_a_paraphrase_the_lexical_index_missed() {
     let fake = Fake::new(&["money", "refund", "coupon"]);
     let semantic = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
     // Lexically nothing matched; semantically entry 0's first question is
-    // the same direction.
+    // the same direction, its second orthogonal: the entry's centre lies
+    // between them, at 45° from the message.
     let ranked = semantic.blend("I want my money back", Vec::new()).await;
     assert_eq!(ranked.first().map(|s| s.entry), Some(0), "{ranked:?}");
-    assert!((ranked[0].score - 0.5).abs() < 1e-6, "w · 1: {ranked:?}");
+    let cos45 = std::f32::consts::FRAC_1_SQRT_2;
+    assert!(
+        (ranked[0].score - 0.5 * cos45).abs() < 1e-6,
+        "w · cos 45°: {ranked:?}"
+    );
     assert_eq!(ranked.len(), 1, "entry 1 is orthogonal: {ranked:?}");
     // The blend adds (1 − w) of the lexical score.
     let ranked = semantic
         .blend(
             "coupon",
-            vec![Scored { entry: 1, score: 0.4 }, Scored { entry: 0, score: 0.2 }],
+            vec![
+                Scored {
+                    entry: 1,
+                    score: 0.4,
+                    order: 0.4,
+                },
+                Scored {
+                    entry: 0,
+                    score: 0.2,
+                    order: 0.2,
+                },
+            ],
         )
         .await;
     assert_eq!(ranked[0].entry, 1);
@@ -112,14 +137,48 @@ async fn blend_ranks_a_paraphrase_the_lexical_index_missed() {
 }
 
 #[tokio::test]
+async fn blend_keeps_the_lexical_order_where_the_model_says_nothing() {
+    let fake = Fake::new(&["money", "refund", "coupon"]);
+    let semantic = Semantic::new(fake, &questions(), 0.5, SCALE, false);
+    // The index ranks entry 1 first on its core terms, though entry 0
+    // scores higher; the message is orthogonal to both entries.
+    let lexical = vec![
+        Scored {
+            entry: 1,
+            score: 0.3,
+            order: 0.6,
+        },
+        Scored {
+            entry: 0,
+            score: 0.4,
+            order: 0.2,
+        },
+    ];
+    let ranked = semantic.blend("hello there", lexical).await;
+    assert_eq!(
+        ranked.iter().map(|s| s.entry).collect::<Vec<_>>(),
+        vec![1, 0],
+        "{ranked:?}"
+    );
+    assert!((ranked[0].score - 0.15).abs() < 1e-6 && (ranked[0].order - 0.3).abs() < 1e-6);
+}
+
+#[tokio::test]
 async fn chinese_messages_skip_an_english_model() {
     let fake = Fake::new(&["money", "退款"]);
-    let lexical = vec![Scored { entry: 1, score: 0.3 }];
+    let lexical = vec![Scored {
+        entry: 1,
+        score: 0.3,
+        order: 0.3,
+    }];
     let english = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
     assert_eq!(english.blend("退款到哪了", lexical.clone()).await, lexical);
     assert!(fake.calls.lock().unwrap().is_empty(), "no vectors asked for");
-    // One Latin word, two Chinese characters: a third of the weight.
-    assert!((english.coverage("退款money") - 1.0 / 3.0).abs() < 1e-6);
+    // One Latin word, two Chinese characters: under half, so no weight;
+    // one word and one character: half the weight.
+    assert!((latin_share("退款money") - 1.0 / 3.0).abs() < 1e-6);
+    assert_eq!(english.coverage("退款money"), 0.0);
+    assert_eq!(english.coverage("refund 退"), 0.5);
     assert_eq!(english.coverage("where's my refund, order 12?"), 1.0);
     assert_eq!(english.coverage("🙂!"), 0.0);
     let multilingual = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, true);
@@ -139,6 +198,7 @@ async fn a_failing_source_leaves_the_lexical_ranking_and_is_retried() {
     let lexical = vec![Scored {
         entry: 0,
         score: 0.25,
+        order: 0.25,
     }];
     assert_eq!(semantic.blend("money please", lexical.clone()).await, lexical);
     assert_eq!(semantic.blend("money please", lexical.clone()).await, lexical);

@@ -74,8 +74,11 @@ pub(crate) struct EntryText {
 pub(crate) struct Scored {
     /// Index of the entry, in the order the index was built from.
     pub(crate) entry: usize,
-    /// Calibrated score in `0..=1`.
+    /// Calibrated score in `0..=1`: what the threshold sees.
     pub(crate) score: f32,
+    /// What entries are ranked by (`0..=1`; see `Tuning::core`), which
+    /// may differ from `score`.
+    pub(crate) order: f32,
 }
 
 /// What a query's terms say about each entry, by entry index, before the
@@ -283,7 +286,10 @@ impl Index {
             .iter()
             .enumerate()
             .filter(|&(_, &s)| s > 0.0)
-            .map(|(entry, &score)| (rank[entry], Scored { entry, score }))
+            .map(|(entry, &score)| {
+                let order = rank[entry];
+                (order, Scored { entry, score, order })
+            })
             .collect();
         out.sort_by(|a, b| {
             b.0.total_cmp(&a.0)
