@@ -139,7 +139,10 @@ impl Folder {
             if self.latin[p] {
                 let before = norm[..m.start()].chars().next_back();
                 let after = norm[m.end()..].chars().next();
-                if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+                // A Latin word ends at anything but a Latin letter or digit:
+                // "的fapiao" and "vip有" hold whole words.
+                let latin = |c: char| c.is_ascii_alphanumeric();
+                if before.is_some_and(latin) || after.is_some_and(latin) {
                     continue;
                 }
             }
