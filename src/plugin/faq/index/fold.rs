@@ -155,10 +155,11 @@ impl Folder {
             if self.latin[p] {
                 let before = norm[..m.start()].chars().next_back();
                 let after = norm[m.end()..].chars().next();
-                // A Latin word ends at anything but a Latin letter or digit:
-                // "的fapiao" and "vip有" hold whole words.
-                let latin = |c: char| c.is_ascii_alphanumeric();
-                if before.is_some_and(latin) || after.is_some_and(latin) {
+                // A Latin word ends at anything but a letter or digit, and
+                // at a Chinese character: "的fapiao" and "vip有" hold whole
+                // words, "vipx" and "café" do not.
+                let joins = |c: char| c.is_alphanumeric() && !is_cjk(c);
+                if before.is_some_and(joins) || after.is_some_and(joins) {
                     continue;
                 }
             }

@@ -556,6 +556,7 @@ mod tests {
         assert_eq!(index.folder.fold("打车的fapiao,vip有啥"), "打车的发票,会员有什么");
         assert_eq!(index.folder.fold("refund以后coupon"), "退款以后券");
         assert_eq!(index.folder.fold("vipx里"), "vipx里", "whole words only");
+        assert_eq!(index.folder.fold("vipé里"), "vipé里", "whole words only");
         assert_eq!(index.folder.fold("sms code收不到"), "短信 码收不到");
         assert_eq!(index.folder.fold("sms code"), "sms code", "English stays");
         assert_eq!(
