@@ -3,7 +3,7 @@
 //!
 //! Each entry has question variants and an answer. A message is scored
 //! against every entry (see `index`: BM25 coverage and variant overlap over
-//! Chinese character n-grams weighted by jieba's words and English stems, with synonyms,
+//! jieba words, Chinese character n-grams and English stems, with synonyms,
 //! typo tolerance and keywords), and the best entry answers, as a reply to
 //! the message, only if its calibrated score reaches `threshold`. A wrong
 //! answer is worse than none, so the default threshold leans to silence.

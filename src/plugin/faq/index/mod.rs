@@ -3,10 +3,9 @@
 //! only tokenised and scored.
 //!
 //! Terms come from the shared tokenizer ([`crate::text::tokenize`]): English
-//! words stemmed (Snowball), Chinese as character unigrams and bigrams
-//! (bigrams that jieba finds to be words weigh more), after the bot's
-//! synonyms, a few common chat spellings and English words mixed into
-//! Chinese have been folded. Chinese function words
+//! words stemmed (Snowball), Chinese as character unigrams and bigrams plus
+//! jieba words of three or more characters, after the bot's synonyms and a
+//! few common chat spellings have been folded. Chinese function words
 //! (怎么, 什么, 可以…) weigh less, and Latin words inside Chinese text
 //! (names and titles, mostly) not at all. A query word the index does not
 //! know that is one or two edits away from a known English word counts as

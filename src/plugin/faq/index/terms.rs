@@ -1,8 +1,7 @@
 //! The weighted terms of a normalised, folded text: English stems (with
 //! word pairs and character 4-grams), Chinese character unigrams and
-//! bigrams (and, with [`Tuning::long_word`], jieba words of three or more
-//! characters), each weighted by how much it says about the topic (see
-//! [`Tuning`]).
+//! bigrams and jieba words, each weighted by how much it says about the
+//! topic (see [`Tuning`]).
 
 use std::collections::HashSet;
 
@@ -131,10 +130,10 @@ fn raw_terms(tuning: &Tuning, norm: &str) -> Vec<RawTerm> {
         .collect();
     for &w in &segmented {
         if w.chars().all(is_cjk) {
-            if w.chars().count() >= 3 && tuning.long_word > 0.0 {
+            if w.chars().count() >= 3 {
                 out.push(RawTerm {
                     text: w.to_owned(),
-                    weight: tuning.long_word,
+                    weight: 1.0,
                     correctable: false,
                     latin: false,
                 });

@@ -55,12 +55,6 @@ pub(crate) struct Tuning {
     /// Weight of a Chinese function word (`CJK_STOP_WORDS` (see `terms`)) and of the
     /// bigrams inside it.
     pub(crate) stop_cjk: f32,
-    /// Weight of a jieba word of three or more Chinese characters, on top
-    /// of its bigrams. 0 (what ships) leaves them out: the bigrams already
-    /// carry the word, and jieba cuts the same words differently in
-    /// different sentences (播放列表 / 播放 列表), so a long word counted
-    /// twice what happened to be segmented alike.
-    pub(crate) long_word: f32,
 }
 
 impl Default for Tuning {
@@ -83,7 +77,6 @@ impl Default for Tuning {
             oov_cjk: 0.5,
             latin_in_chinese: 0.0,
             stop_cjk: 0.3,
-            long_word: 0.0,
         }
     }
 }
