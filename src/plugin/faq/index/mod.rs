@@ -534,6 +534,9 @@ mod tests {
         assert!(typo.1 > 0.5 * plain.1, "{typo:?} vs {plain:?}");
         // 劵 is folded to 券.
         assert_eq!(top(&index, "优惠劵怎么使用").map(|t| t.1), Some(1.0));
+        // Colloquial "where" is folded to the written form.
+        assert_eq!(index.folder.fold("券在哪儿用,在那儿领"), "券在哪里用,在哪里领");
+        assert_eq!(top(&index, "领到的券在哪儿用").map(|t| t.1), Some(1.0));
     }
 
     #[test]
