@@ -22,14 +22,15 @@ use crate::config::Options;
 ///
 /// The floors are the figures reached when the defaults were set, less one
 /// point; where the floor is under the target, the target is not met yet
-/// (issue 5: xsid_zh by 1.1 points, ride_zh by 2.3; their remaining errors
-/// are mostly paraphrases that share no words with the entry, see the
-/// `errors` listing).
+/// (issue 5: xsid_zh by 1.1 points; its remaining errors are mostly
+/// assistant commands that share no words with the entry, or share them
+/// with a near-duplicate question of another entry, see the `errors`
+/// listing).
 const TARGETS: &[(&str, f64, f64)] = &[
     ("clinc150", 0.70, 0.695),
     ("banking77", 0.55, 0.575),
     ("xsid_zh", 0.80, 0.778),
-    ("ride_zh", 0.65, 0.617),
+    ("ride_zh", 0.65, 0.654),
 ];
 
 /// One data set, loaded.

@@ -19,7 +19,8 @@ const BUILTIN_SYNONYMS: &[(&str, &str)] = &[
     ("帐号", "账号"),
     ("帐户", "账户"),
     ("在那里", "在哪里"),
-    ("在那儿", "在哪儿"),
+    ("在那儿", "在哪里"),
+    ("哪儿", "哪里"),
     ("咋", "怎么"),
     ("啥", "什么"),
     ("木有", "没有"),
@@ -60,6 +61,21 @@ const LOANWORDS: &[(&str, &str)] = &[
     ("login", "登录"),
     ("newbie", "新人"),
     ("bug", "故障"),
+    ("code", "码"),
+    ("sms", "短信"),
+    ("redeem", "兑换"),
+    ("discount", "优惠"),
+    ("promo", "优惠"),
+    ("cashback", "返现"),
+    ("wallet", "钱包"),
+    ("pay", "支付"),
+    ("payment", "支付"),
+    ("alipay", "支付宝"),
+    ("wechat", "微信"),
+    ("driver", "司机"),
+    ("rider", "骑手"),
+    ("delivery", "配送"),
+    ("taxi", "打车"),
 ];
 
 /// Folds synonyms into one spelling before tokenising.
@@ -139,7 +155,11 @@ impl Folder {
             if self.latin[p] {
                 let before = norm[..m.start()].chars().next_back();
                 let after = norm[m.end()..].chars().next();
-                if before.is_some_and(char::is_alphanumeric) || after.is_some_and(char::is_alphanumeric) {
+                // A Latin word ends at anything but a letter or digit, and
+                // at a Chinese character: "的fapiao" and "vip有" hold whole
+                // words, "vipx" and "café" do not.
+                let joins = |c: char| c.is_alphanumeric() && !is_cjk(c);
+                if before.is_some_and(joins) || after.is_some_and(joins) {
                     continue;
                 }
             }

@@ -540,6 +540,9 @@ mod tests {
         assert!(typo.1 > 0.5 * plain.1, "{typo:?} vs {plain:?}");
         // 劵 is folded to 券.
         assert_eq!(top(&index, "优惠劵怎么使用").map(|t| t.1), Some(1.0));
+        // Colloquial "where" is folded to the written form.
+        assert_eq!(index.folder.fold("券在哪儿用,在那儿领"), "券在哪里用,在哪里领");
+        assert_eq!(top(&index, "领到的券在哪儿用").map(|t| t.1), Some(1.0));
     }
 
     #[test]
@@ -558,6 +561,13 @@ mod tests {
     fn english_words_in_chinese_text_count_as_chinese() {
         let index = Index::build(&kb(), &[], Tuning::default()).unwrap();
         assert_eq!(index.folder.fold("refund 要多久"), "退款 要多久");
+        // Chinese characters around a word end it as a space would.
+        assert_eq!(index.folder.fold("打车的fapiao,vip有啥"), "打车的发票,会员有什么");
+        assert_eq!(index.folder.fold("refund以后coupon"), "退款以后券");
+        assert_eq!(index.folder.fold("vipx里"), "vipx里", "whole words only");
+        assert_eq!(index.folder.fold("vipé里"), "vipé里", "whole words only");
+        assert_eq!(index.folder.fold("sms code收不到"), "短信 码收不到");
+        assert_eq!(index.folder.fold("sms code"), "sms code", "English stays");
         assert_eq!(
             index.folder.fold("where is my refund"),
             "where is my refund",
