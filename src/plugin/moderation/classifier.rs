@@ -85,8 +85,9 @@ fn reduce(h: u64) -> u32 {
 pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
     let folded = text.folded.as_str();
     // At most: a word and a bigram per two bytes, two Chinese n-grams per
-    // ideograph (three bytes), the 3-grams, and the signals: no regrowth.
-    let mut out: Vec<u32> = Vec::with_capacity(2 * folded.len() + tri.len() + 16);
+    // ideograph (three bytes), the 3-grams, two shape features per run, and
+    // the signals: no regrowth.
+    let mut out: Vec<u32> = Vec::with_capacity(3 * folded.len() + tri.len() + 16);
     let words = tokenize::words(folded);
     // The bigram hash of the word before (hashed once per word).
     let mut prev: Option<u32> = None;
@@ -110,6 +111,7 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     }
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
+    shape(folded, &mut out);
     // Signals.
     let mut flag = |name: &[u8], on: bool| {
         if on {
@@ -152,6 +154,96 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// The kind of a character in a message's [`shape`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Space,
+    Ideograph,
+    Latin,
+    Digit,
+    /// ASCII punctuation.
+    Punct,
+    /// Letters of other scripts (kana, runes, …).
+    Letter,
+    /// Emoji and other symbols.
+    Symbol,
+}
+
+fn kind(c: char) -> Kind {
+    if c.is_ascii() {
+        return match c {
+            'a'..='z' | 'A'..='Z' => Kind::Latin,
+            '0'..='9' => Kind::Digit,
+            c if c.is_ascii_whitespace() => Kind::Space,
+            _ => Kind::Punct,
+        };
+    }
+    if tokenize::is_cjk(c) {
+        Kind::Ideograph
+    } else if c.is_numeric() {
+        Kind::Digit
+    } else if c.is_alphabetic() {
+        Kind::Letter
+    } else if c.is_whitespace() {
+        Kind::Space
+    } else {
+        Kind::Symbol
+    }
+}
+
+/// The shape features of a folded text: its runs of one [`Kind`] with their
+/// lengths bucketed (`L3 D3` for a room code like `kuc235`), each run and
+/// each pair of neighbouring runs, and the first eight kinds in order.
+/// What spam looks like ("熙 FTA675 ☎☎☎", a name and a number) carries over
+/// to texts whose words were never seen.
+fn shape(folded: &str, out: &mut Vec<u32>) {
+    // A run's token: its kind and its length bucket, in one byte.
+    let token = |k: Kind, n: usize| -> u8 {
+        let bucket = match n {
+            1 => 0,
+            2..=3 => 1,
+            4..=6 => 2,
+            7..=10 => 3,
+            _ => 4,
+        };
+        (k as u8) << 3 | bucket
+    };
+    let mut kinds = [0u8; 8];
+    let mut count = 0;
+    let mut prev: Option<u8> = None;
+    let mut run: Option<(Kind, usize)> = None;
+    let mut emit = |k: Kind, n: usize, out: &mut Vec<u32>| {
+        if k == Kind::Space {
+            return;
+        }
+        let t = token(k, n);
+        out.push(hash(12, &[t]));
+        if let Some(p) = prev {
+            out.push(hash(13, &[p, t]));
+        }
+        prev = Some(t);
+        if count < kinds.len() {
+            kinds[count] = k as u8;
+            count += 1;
+        }
+    };
+    for c in folded.chars() {
+        let k = kind(c);
+        run = match run {
+            Some((r, n)) if r == k => Some((r, n + 1)),
+            Some((r, n)) => {
+                emit(r, n, out);
+                Some((k, 1))
+            }
+            None => Some((k, 1)),
+        };
+    }
+    if let Some((r, n)) = run {
+        emit(r, n, out);
+    }
+    out.push(hash(14, &kinds[..count]));
 }
 
 /// Whether the original text shouts (SMS spam does): most letters capitals.
