@@ -39,7 +39,7 @@ pub struct Signals {
     pub shout: bool,
 }
 
-/// The hashed features of a message: sorted, without repeats.
+/// The hashed features of a message, without repeats.
 pub(crate) type Features = Vec<u32>;
 
 /// FNV-1a of `bytes` under namespace `ns`, reduced to a weight index.
@@ -151,9 +151,40 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     // A bias per script: Chinese and Latin chats have their own base rates.
     let cjk = !folded.is_ascii() && folded.chars().any(tokenize::is_cjk);
     out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
-    out.sort_unstable();
-    out.dedup();
+    dedup(&mut out);
     out
+}
+
+/// Drop repeated features in place, the first of each kept: an
+/// open-addressed table on the stack, cheaper than sorting (features are
+/// hashes, so their low bits spread); long texts are sorted instead.
+fn dedup(out: &mut Vec<u32>) {
+    const SLOTS: usize = 512;
+    if out.len() > SLOTS / 2 {
+        out.sort_unstable();
+        out.dedup();
+        return;
+    }
+    // No feature is u32::MAX (they are below DIM): it marks a free slot.
+    let mut table = [u32::MAX; SLOTS];
+    let mut kept = 0;
+    for i in 0..out.len() {
+        let f = out[i];
+        let mut slot = f as usize & (SLOTS - 1);
+        loop {
+            if table[slot] == f {
+                break;
+            }
+            if table[slot] == u32::MAX {
+                table[slot] = f;
+                out[kept] = f;
+                kept += 1;
+                break;
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+    }
+    out.truncate(kept);
 }
 
 /// The kind of a character in a message's [`shape`].
@@ -509,14 +540,34 @@ mod tests {
     }
 
     #[test]
-    fn features_are_sorted_unique_and_in_range() {
+    fn features_are_unique_and_in_range() {
         let f = x("加微信领福利 free money free money 13812345678");
-        assert!(f.windows(2).all(|w| w[0] < w[1]));
+        let mut sorted = f.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), f.len(), "no repeats");
         assert!(f.iter().all(|i| (*i as usize) < DIM));
         // Evasions land on the same skeleton n-grams.
         let a = x("加微信");
         let b = x("加 . 微 . 信");
         assert!(a.iter().filter(|i| b.contains(i)).count() >= 3, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn dedup_keeps_one_of_each_by_table_and_by_sorting() {
+        // Short lists go through the table (colliding slots included: 7,
+        // 519 and 1031 share slot 7), long ones are sorted.
+        for n in [10u32, 80, 1000] {
+            let mut v: Vec<u32> = (0..n).flat_map(|i| [i * 512 + 7, i % 13, i * 512 + 7]).collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            want.dedup();
+            dedup(&mut v);
+            let mut got = v.clone();
+            got.sort_unstable();
+            assert_eq!(got.len(), v.len(), "no repeats left ({n})");
+            assert_eq!(got, want, "nothing lost ({n})");
+        }
     }
 
     #[test]

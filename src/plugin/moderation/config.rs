@@ -303,7 +303,7 @@ pub struct ClassifierConfig {
     pub samples: SamplesConfig,
     /// Spam probability at or above which a message violates. Default:
     /// automatic, from 0.7 for a model of the built-in samples only down to
-    /// 0.27 once it has learned 5,000 samples (files, `/spam`, `/ham`,
+    /// 0.25 once it has learned 5,000 samples (files, `/spam`, `/ham`,
     /// `qunbot train`).
     #[serde(default)]
     pub threshold: Option<f32>,
