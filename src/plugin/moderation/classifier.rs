@@ -4,7 +4,8 @@
 //! - Features ([`features`]): jieba words (the shared tokenizer, so Chinese is
 //!   segmented properly and English split into words), word bigrams, Chinese
 //!   character 1- to 3-grams, character 3-grams of the skeleton (they survive
-//!   spaced-out and decorated spellings), and a few signals the rules compute
+//!   spaced-out and decorated spellings), the text's [`shape`] (runs of
+//!   ideographs, letters, digits and symbols), and a few signals the rules compute
 //!   anyway (a link, a contact, a phone number, digit runs, masked digits,
 //!   shouting, currency). Each is hashed into a fixed table of weights
 //!   ([`DIM`]), so the model's size does not grow with its vocabulary.

@@ -8,6 +8,9 @@
 //! first rule that catches a message decides: the message is deleted, the
 //! member climbs the escalation ladder ([`ladder`]), the decision goes to the
 //! audit log (and `report_to`), and later plugins do not see the message.
+//! A new member's link or contact that only the strict check forbids is
+//! weighed last: it violates unless the classifier is sure the message is
+//! ham ([`config::SURE_HAM`]).
 //!
 //! - `config`: the options ([`ModerationConfig`]) and their checks.
 //! - `fold`: evasion folding; `rules`: the detectors; `classifier`: the model.
