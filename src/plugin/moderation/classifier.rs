@@ -4,7 +4,8 @@
 //! - Features ([`features`]): jieba words (the shared tokenizer, so Chinese is
 //!   segmented properly and English split into words), word bigrams, Chinese
 //!   character 1- to 3-grams, character 3-grams of the skeleton (they survive
-//!   spaced-out and decorated spellings), and a few signals the rules compute
+//!   spaced-out and decorated spellings), the text's [`shape`] (runs of
+//!   ideographs, letters, digits and symbols), and a few signals the rules compute
 //!   anyway (a link, a contact, a phone number, digit runs, masked digits,
 //!   shouting, currency). Each is hashed into a fixed table of weights
 //!   ([`DIM`]), so the model's size does not grow with its vocabulary.
@@ -39,7 +40,7 @@ pub struct Signals {
     pub shout: bool,
 }
 
-/// The hashed features of a message: sorted, without repeats.
+/// The hashed features of a message, without repeats.
 pub(crate) type Features = Vec<u32>;
 
 /// FNV-1a of `bytes` under namespace `ns`, reduced to a weight index.
@@ -85,8 +86,9 @@ fn reduce(h: u64) -> u32 {
 pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
     let folded = text.folded.as_str();
     // At most: a word and a bigram per two bytes, two Chinese n-grams per
-    // ideograph (three bytes), the 3-grams, and the signals: no regrowth.
-    let mut out: Vec<u32> = Vec::with_capacity(2 * folded.len() + tri.len() + 16);
+    // ideograph (three bytes), the 3-grams, two shape features per run, and
+    // the signals: no regrowth.
+    let mut out: Vec<u32> = Vec::with_capacity(3 * folded.len() + tri.len() + 16);
     let words = tokenize::words(folded);
     // The bigram hash of the word before (hashed once per word).
     let mut prev: Option<u32> = None;
@@ -110,6 +112,7 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     }
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
+    shape(folded, &mut out);
     // Signals.
     let mut flag = |name: &[u8], on: bool| {
         if on {
@@ -149,9 +152,130 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     // A bias per script: Chinese and Latin chats have their own base rates.
     let cjk = !folded.is_ascii() && folded.chars().any(tokenize::is_cjk);
     out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
-    out.sort_unstable();
-    out.dedup();
+    dedup(&mut out);
     out
+}
+
+/// Drop repeated features in place, the first of each kept: an
+/// open-addressed table on the stack, cheaper than sorting (features are
+/// hashes, so their low bits spread); long texts are sorted instead.
+fn dedup(out: &mut Vec<u32>) {
+    const SLOTS: usize = 512;
+    if out.len() > SLOTS / 2 {
+        out.sort_unstable();
+        out.dedup();
+        return;
+    }
+    // No feature is u32::MAX (they are below DIM): it marks a free slot.
+    let mut table = [u32::MAX; SLOTS];
+    let mut kept = 0;
+    for i in 0..out.len() {
+        let f = out[i];
+        let mut slot = f as usize & (SLOTS - 1);
+        loop {
+            if table[slot] == f {
+                break;
+            }
+            if table[slot] == u32::MAX {
+                table[slot] = f;
+                out[kept] = f;
+                kept += 1;
+                break;
+            }
+            slot = (slot + 1) & (SLOTS - 1);
+        }
+    }
+    out.truncate(kept);
+}
+
+/// The kind of a character in a message's [`shape`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Space,
+    Ideograph,
+    Latin,
+    Digit,
+    /// ASCII punctuation.
+    Punct,
+    /// Letters of other scripts (kana, runes, …).
+    Letter,
+    /// Emoji and other symbols.
+    Symbol,
+}
+
+fn kind(c: char) -> Kind {
+    if c.is_ascii() {
+        return match c {
+            'a'..='z' | 'A'..='Z' => Kind::Latin,
+            '0'..='9' => Kind::Digit,
+            c if c.is_ascii_whitespace() => Kind::Space,
+            _ => Kind::Punct,
+        };
+    }
+    if tokenize::is_cjk(c) {
+        Kind::Ideograph
+    } else if c.is_numeric() {
+        Kind::Digit
+    } else if c.is_alphabetic() {
+        Kind::Letter
+    } else if c.is_whitespace() {
+        Kind::Space
+    } else {
+        Kind::Symbol
+    }
+}
+
+/// The shape features of a folded text: its runs of one [`Kind`] with their
+/// lengths bucketed (`L3 D3` for a room code like `kuc235`), each run and
+/// each pair of neighbouring runs, and the first eight kinds in order.
+/// What spam looks like ("熙 FTA675 ☎☎☎", a name and a number) carries over
+/// to texts whose words were never seen.
+fn shape(folded: &str, out: &mut Vec<u32>) {
+    // A run's token: its kind and its length bucket, in one byte.
+    let token = |k: Kind, n: usize| -> u8 {
+        let bucket = match n {
+            1 => 0,
+            2..=3 => 1,
+            4..=6 => 2,
+            7..=10 => 3,
+            _ => 4,
+        };
+        (k as u8) << 3 | bucket
+    };
+    let mut kinds = [0u8; 8];
+    let mut count = 0;
+    let mut prev: Option<u8> = None;
+    let mut run: Option<(Kind, usize)> = None;
+    let mut emit = |k: Kind, n: usize, out: &mut Vec<u32>| {
+        if k == Kind::Space {
+            return;
+        }
+        let t = token(k, n);
+        out.push(hash(12, &[t]));
+        if let Some(p) = prev {
+            out.push(hash(13, &[p, t]));
+        }
+        prev = Some(t);
+        if count < kinds.len() {
+            kinds[count] = k as u8;
+            count += 1;
+        }
+    };
+    for c in folded.chars() {
+        let k = kind(c);
+        run = match run {
+            Some((r, n)) if r == k => Some((r, n + 1)),
+            Some((r, n)) => {
+                emit(r, n, out);
+                Some((k, 1))
+            }
+            None => Some((k, 1)),
+        };
+    }
+    if let Some((r, n)) = run {
+        emit(r, n, out);
+    }
+    out.push(hash(14, &kinds[..count]));
 }
 
 /// Whether the original text shouts (SMS spam does): most letters capitals.
@@ -417,14 +541,34 @@ mod tests {
     }
 
     #[test]
-    fn features_are_sorted_unique_and_in_range() {
+    fn features_are_unique_and_in_range() {
         let f = x("加微信领福利 free money free money 13812345678");
-        assert!(f.windows(2).all(|w| w[0] < w[1]));
+        let mut sorted = f.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), f.len(), "no repeats");
         assert!(f.iter().all(|i| (*i as usize) < DIM));
         // Evasions land on the same skeleton n-grams.
         let a = x("加微信");
         let b = x("加 . 微 . 信");
         assert!(a.iter().filter(|i| b.contains(i)).count() >= 3, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn dedup_keeps_one_of_each_by_table_and_by_sorting() {
+        // Short lists go through the table (colliding slots included: 7,
+        // 519 and 1031 share slot 7), long ones are sorted.
+        for n in [10u32, 80, 1000] {
+            let mut v: Vec<u32> = (0..n).flat_map(|i| [i * 512 + 7, i % 13, i * 512 + 7]).collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            want.dedup();
+            dedup(&mut v);
+            let mut got = v.clone();
+            got.sort_unstable();
+            assert_eq!(got.len(), v.len(), "no repeats left ({n})");
+            assert_eq!(got, want, "nothing lost ({n})");
+        }
     }
 
     #[test]

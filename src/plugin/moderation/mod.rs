@@ -8,6 +8,9 @@
 //! first rule that catches a message decides: the message is deleted, the
 //! member climbs the escalation ladder ([`ladder`]), the decision goes to the
 //! audit log (and `report_to`), and later plugins do not see the message.
+//! A new member's link or contact that only the strict check forbids is
+//! weighed last: it violates unless the classifier is sure the message is
+//! ham ([`config::SURE_HAM`]).
 //!
 //! - `config`: the options ([`ModerationConfig`]) and their checks.
 //! - `fold`: evasion folding; `rules`: the detectors; `classifier`: the model.
@@ -207,20 +210,27 @@ impl Moderation {
         }
         let strict_links = strict && self.new_members.as_ref().is_some_and(|n| n.links);
         let link = rules::has_link(&text.folded);
+        // A new member's link or contact that no rule forbids: it violates
+        // unless the classifier is sure the message is ham (below).
+        let mut suspect = None;
         if link {
-            let violates = match &self.links {
-                Some(links) => links.violates(&text),
-                None => strict_links,
-            };
-            if violates {
-                return found(Rule::Link);
+            match &self.links {
+                Some(links) if links.violates(&text) => return found(Rule::Link),
+                Some(_) => {}
+                None if strict_links => suspect = Some(Rule::Link),
+                None => {}
             }
         }
         let contact = rules::has_contact(&text.folded);
         let phone = rules::has_phone(&text.folded);
         let strict_contacts = strict && self.new_members.as_ref().is_some_and(|n| n.contacts);
-        if (contact || phone) && (self.contacts || strict_contacts) {
-            return found(Rule::Contact);
+        if contact || phone {
+            if self.contacts {
+                return found(Rule::Contact);
+            }
+            if strict_contacts && suspect.is_none() {
+                suspect = Some(Rule::Contact);
+            }
         }
         if self
             .mentions
@@ -234,7 +244,9 @@ impl Moderation {
         if flooded {
             return found(Rule::Flood);
         }
-        let classifier = self.classifier.as_ref()?;
+        let Some(classifier) = self.classifier.as_ref() else {
+            return suspect.and_then(found);
+        };
         let signals = Signals {
             link,
             contact,
@@ -248,10 +260,14 @@ impl Moderation {
             (Some(n), true) => n.threshold.unwrap_or(state.threshold),
             _ => state.threshold,
         };
-        if state.model.score(&x) >= threshold || state.index.matches(&tri) {
+        let score = state.model.score(&x);
+        if score >= threshold || state.index.matches(&tri) {
             return found(Rule::Classifier);
         }
-        None
+        match suspect {
+            Some(rule) if score >= config::SURE_HAM => found(rule),
+            _ => None,
+        }
     }
 
     /// Whether `sender` is exempt in `chat`.
