@@ -14,7 +14,7 @@ use super::super::calibration::{Set, load};
 use super::super::index::{Index, Tuning};
 use super::local::LocalModel;
 use super::{
-    DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, centres, dot, latin_share, normalize,
+    DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, centres, dot, english, normalize,
 };
 
 /// Every data set; the English ones are those the blend is tuned on.
@@ -37,7 +37,7 @@ struct Scored {
     lexical: Vec<Vec<f32>>,
     /// Per query: cosine with each entry's centre.
     cosine: Vec<Vec<f32>>,
-    /// Per query: the share of it the model reads (see `latin_share`).
+    /// Per query: whether the model reads it (1 or 0, see `english`).
     coverage: Vec<f32>,
 }
 
@@ -87,7 +87,7 @@ async fn score_set(model: &LocalModel, name: &'static str, set: &Set) -> Scored 
             .collect();
         out.lexical.push(lex);
         out.cosine.push(cos);
-        out.coverage.push(latin_share(text));
+        out.coverage.push(if english(text) { 1.0 } else { 0.0 });
     }
     out
 }
