@@ -304,9 +304,11 @@ pub(crate) fn has_contact(folded: &str) -> bool {
         return true;
     }
     for m in contact_keys().find_iter(folded) {
-        // The key must start a word: "vx" in "devx" is not a key.
+        // A Latin key must start a word: "vx" in "devx" is not a key; a
+        // Chinese one may follow a letter ("V微信 abc123").
+        let latin = folded[m.start()..].starts_with(|c: char| c.is_ascii_alphanumeric());
         let before = folded[..m.start()].chars().next_back();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric()) {
+        if latin && before.is_some_and(|c| c.is_ascii_alphanumeric()) {
             continue;
         }
         let single = m.end() - m.start() == 1 || &folded[m.start()..m.end()] == "微";
@@ -528,6 +530,8 @@ mod tests {
             "q群 87654321",
             "详情加我微信",
             "🐧 1234567",
+            "V微信hpp2212",
+            "加微信 hpp2212",
         ] {
             let folded = f(text).folded;
             assert!(has_contact(&folded) || has_phone(&folded), "{text}");
