@@ -14,7 +14,7 @@ use super::super::calibration::{Set, load};
 use super::super::index::{Index, Tuning};
 use super::local::LocalModel;
 use super::{
-    DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, centres, dot, english, normalize,
+    DEFAULT_FLOOR, DEFAULT_FULL, DEFAULT_WEIGHT, Scale, VectorSource, centres, cosines, english, normalize,
 };
 
 /// Every data set; the English ones are those the blend is tuned on.
@@ -81,10 +81,7 @@ async fn score_set(model: &LocalModel, name: &'static str, set: &Set) -> Scored 
         for s in index.search(text) {
             lex[s.entry] = s.score;
         }
-        let cos: Vec<f32> = centre
-            .iter()
-            .map(|c| if c.is_empty() { -1.0 } else { dot(v, c) })
-            .collect();
+        let cos = cosines(v, &centre);
         out.lexical.push(lex);
         out.cosine.push(cos);
         out.coverage.push(if english(text) { 1.0 } else { 0.0 });

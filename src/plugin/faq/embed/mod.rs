@@ -329,10 +329,7 @@ impl Semantic {
             .into_iter()
             .next()
             .ok_or_else(|| EmbedError::Invalid("no vector for the message".into()))?;
-        Ok(centres
-            .iter()
-            .map(|c| if c.is_empty() { -1.0 } else { dot(&query, c) })
-            .collect())
+        Ok(cosines(&query, centres))
     }
 
     /// The entries' centres, computed at the first call.
@@ -406,6 +403,15 @@ pub(crate) fn centres(entries: usize, vectors: impl IntoIterator<Item = (usize, 
     sums
 }
 
+/// The cosine of the unit vector `query` with each entry's centre (-1 for
+/// an entry without one).
+pub(crate) fn cosines(query: &[f32], centres: &[Vec<f32>]) -> Vec<f32> {
+    centres
+        .iter()
+        .map(|c| if c.is_empty() { -1.0 } else { dot(query, c) })
+        .collect()
+}
+
 /// Entries with a positive score, best `order` first (ties: the better
 /// score, then the earlier entry).
 fn rank(scores: &[f32], order: &[f32]) -> Vec<Scored> {
@@ -420,12 +426,7 @@ fn rank(scores: &[f32], order: &[f32]) -> Vec<Scored> {
             order: order.min(1.0),
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.order
-            .total_cmp(&a.order)
-            .then(b.score.total_cmp(&a.score))
-            .then(a.entry.cmp(&b.entry))
-    });
+    Scored::sort(&mut out);
     out
 }
 

@@ -81,6 +81,18 @@ pub(crate) struct Scored {
     pub(crate) order: f32,
 }
 
+impl Scored {
+    /// Best first: by `order`, then by `score`, then the earlier entry.
+    pub(crate) fn sort(ranked: &mut [Scored]) {
+        ranked.sort_by(|a, b| {
+            b.order
+                .total_cmp(&a.order)
+                .then(b.score.total_cmp(&a.score))
+                .then(a.entry.cmp(&b.entry))
+        });
+    }
+}
+
 /// What a query's terms say about each entry, by entry index, before the
 /// blend.
 #[derive(Clone, Debug, Default)]
@@ -282,21 +294,17 @@ impl Index {
                 }
             }
         }
-        let mut out: Vec<(f32, Scored)> = scores
+        let mut out: Vec<Scored> = scores
             .iter()
             .enumerate()
             .filter(|&(_, &s)| s > 0.0)
-            .map(|(entry, &score)| {
-                let order = rank[entry];
-                (order, Scored { entry, score, order })
+            .map(|(entry, &score)| Scored {
+                entry,
+                score,
+                order: rank[entry],
             })
             .collect();
-        out.sort_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then(b.1.score.total_cmp(&a.1.score))
-                .then(a.1.entry.cmp(&b.1.entry))
-        });
-        let mut out: Vec<Scored> = out.into_iter().map(|(_, s)| s).collect();
+        Scored::sort(&mut out);
         self.decide(&mut out);
         out
     }
