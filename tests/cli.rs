@@ -236,6 +236,66 @@ fn coupons_export_lists_the_grants_of_a_simulation_store() {
     assert!(lines[2].contains(",p,B2,console,u2,g2,m2,"), "{csv}");
 }
 
+#[test]
+fn eval_faq_reports_accuracy_and_writes_its_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            (
+                "faq.yaml",
+                concat!(
+                    "- id: hours\n  questions: [When are you open?, What are your opening hours?]\n",
+                    "  answer: Nine to five.\n",
+                    "- id: refund\n  questions: [How do I get a refund?, Can I return my order?]\n",
+                    "  answer: Within 30 days.\n",
+                ),
+            ),
+            (
+                "q.jsonl",
+                concat!(
+                    r#"{"text":"what are your opening hours today?","expect":"hours"}"#,
+                    "\n",
+                    r#"{"text":"how do I get a refund for my order?","expect":"refund"}"#,
+                    "\n",
+                    // Asks about hours, labelled refund: the one miss.
+                    r#"{"text":"when are you open on sunday?","expect":"refund"}"#,
+                    "\n",
+                ),
+            ),
+        ],
+    );
+    let out = qunbot(
+        dir.path(),
+        &[
+            "eval",
+            "faq",
+            "--faq",
+            "faq.yaml",
+            "--queries",
+            "q.jsonl",
+            "--errors",
+            "miss.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["n"], 3, "{text}");
+    // Figures are printed to four decimals.
+    assert!(
+        (last["accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3,
+        "{text}"
+    );
+    let misses = std::fs::read_to_string(dir.path().join("miss.jsonl")).unwrap();
+    let misses: Vec<serde_json::Value> = misses.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(misses.len(), 1, "{misses:?}");
+    assert_eq!(misses[0]["text"], "when are you open on sunday?");
+    assert_eq!(misses[0]["expect"], "refund");
+    assert_eq!(misses[0]["answered"], "hours");
+    assert_eq!(misses[0]["top"], "hours");
+}
+
 /// The fenced blocks of README.md with the given info string, in order.
 fn readme_blocks(lang: &str) -> Vec<String> {
     doc_blocks("README.md", lang)

@@ -21,7 +21,7 @@ use qunbot::event::{Chat, Event, EventKind, Message, MessageId, Sender};
 use qunbot::plugin::faq::Faq;
 use qunbot::plugin::{BuildCx, FaqConfig, Plugin, PluginConfig};
 use qunbot::runtime::Ctx;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Options of `qunbot eval faq`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +37,12 @@ pub(crate) struct Args {
     /// with its default options; needs a build with the `embedding` feature
     #[arg(long, value_name = "DIR")]
     embedding_model: Option<PathBuf>,
+    /// Write the queries it got wrong (a wrong answer, or silence against an
+    /// answer or the other way round) to this file as JSONL, each with the
+    /// entry it answered and its best entry and score, for tuning a
+    /// knowledge base
+    #[arg(long)]
+    errors: Option<PathBuf>,
 }
 
 /// One labelled query.
@@ -69,6 +75,22 @@ struct Tally {
     answered_wrong: usize,
     /// Time spent in the plugin.
     time: Duration,
+    /// The queries got wrong, in input order.
+    misses: Vec<Miss>,
+}
+
+/// A query got wrong, as `--errors` writes it.
+#[derive(Serialize)]
+struct Miss {
+    /// The message.
+    text: String,
+    /// The entry that should have answered (null: silence).
+    expect: Option<String>,
+    /// The entry that answered (null: silence).
+    answered: Option<String>,
+    /// The best entry whatever the threshold, and its score.
+    top: Option<String>,
+    score: Option<f32>,
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -123,6 +145,14 @@ pub(crate) fn run(_config: &Path, args: Args) -> anyhow::Result<ExitCode> {
         }
         evaluate(&faq, &bot, &*store, &caps, &queries).await
     })?;
+    if let Some(path) = &args.errors {
+        let mut out = String::new();
+        for miss in &tally.misses {
+            out.push_str(&serde_json::to_string(miss)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| path.display().to_string())?;
+    }
     report(&tally);
     Ok(ExitCode::SUCCESS)
 }
@@ -185,15 +215,31 @@ async fn evaluate(
             }
             None => t.oos += 1,
         }
-        match (&answered, &q.expect) {
+        let right = match (&answered, &q.expect) {
             (None, expect) => {
                 t.silent += 1;
                 if expect.is_none() {
                     t.silent_oos += 1;
                 }
+                expect.is_none()
             }
-            (Some(got), Some(want)) if got == want => t.answered_right += 1,
-            (Some(_), _) => t.answered_wrong += 1,
+            (Some(got), Some(want)) if got == want => {
+                t.answered_right += 1;
+                true
+            }
+            (Some(_), _) => {
+                t.answered_wrong += 1;
+                false
+            }
+        };
+        if !right {
+            t.misses.push(Miss {
+                text: q.text.clone(),
+                expect: q.expect.clone(),
+                answered,
+                top: top.as_ref().map(|m| m.id.clone()),
+                score: top.as_ref().map(|m| m.score),
+            });
         }
     }
     Ok(t)
