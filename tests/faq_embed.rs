@@ -171,20 +171,29 @@ async fn endpoint_vectors_answer_a_paraphrase_the_lexical_index_misses() {
 
     let seen = fake.seen.lock().unwrap().clone();
     server.abort();
-    // The knowledge base once (5 questions in one batch), then one text per
-    // message: the chatter is embedded too, and stays below the threshold.
+    // The knowledge base once (its 5 questions and 3 answers, then the
+    // built-in chatter of the none class, in batches of at most 64), then
+    // one text per message: the chatter message is embedded too, and stays
+    // below the threshold.
     let inputs: Vec<usize> = seen
         .iter()
         .map(|(_, b)| b["input"].as_array().unwrap().len())
         .collect();
-    assert_eq!(inputs, [5, 1, 1], "{seen:?}");
+    let (messages, knowledge) = (&inputs[inputs.len() - 2..], &inputs[..inputs.len() - 2]);
+    assert_eq!(messages, [1, 1], "{inputs:?}");
+    assert!(knowledge.iter().all(|n| *n <= 64), "{inputs:?}");
+    assert!(
+        knowledge.iter().sum::<usize>() > 5 + 3 + 20,
+        "questions, answers and chatter: {inputs:?}"
+    );
     for (auth, body) in &seen {
         assert_eq!(auth.as_deref(), Some("Bearer sk-embed"));
         assert_eq!(body["model"], "text-embedding-test");
     }
     assert_eq!(seen[0].1["input"][0], "How do I get a refund?");
+    assert_eq!(seen[0].1["input"][5], REFUND, "the answers follow the questions");
     assert_eq!(
-        seen[1].1["input"][0],
+        seen[seen.len() - 2].1["input"][0],
         "I'd like my money back, the order never arrived"
     );
 }

@@ -213,16 +213,13 @@ impl FaqConfig {
             }
         };
         let semantic = match self.embedding {
-            Some(config) => {
-                let questions: Vec<Vec<String>> = texts.into_iter().map(|t| t.questions).collect();
-                match Semantic::build(config, &questions, cx.options, cx.base_dir) {
-                    Ok(semantic) => Some(semantic),
-                    Err(mut e) => {
-                        errors.append(&mut e);
-                        None
-                    }
+            Some(config) => match Semantic::build(config, &texts, cx.options, cx.base_dir) {
+                Ok(semantic) => Some(semantic),
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    None
                 }
-            }
+            },
             None => None,
         };
         let Some(index) = index.filter(|_| errors.is_empty()) else {

@@ -7,18 +7,28 @@
 //! The entries' vectors are computed once (when the plugin starts, or at the
 //! first message if that failed); each message costs one vector.
 //!
-//! An entry's semantic score is the cosine similarity between the message
-//! and the entry's centre (the mean of its questions' unit vectors: what
-//! its questions have in common, so one odd wording weighs little), mapped
-//! onto the calibrated `0..=1` scale by [`Scale`]. [`Semantic::blend`] is the one place where it meets
-//! the lexical score, so the plugin's `threshold` keeps its meaning.
+//! An entry's semantic score ([`semantic_scores`]) is the probability a
+//! classifier head gives the entry (a softmax regression trained on the
+//! entries' questions and answers and on ordinary chatter, see `head`),
+//! gated by the cosine similarity between the message and the entry's
+//! centre (the mean of its questions' unit vectors: what its questions have
+//! in common): at or below `floor` the entry counts as unrelated, whatever
+//! the head says, and from `full` on the gate is open ([`Scale`]). The head
+//! tells apart entries whose questions look alike; the gate keeps a message
+//! that is near no entry silent. [`Semantic::blend`] is the one place where
+//! it meets the lexical score, so the plugin's `threshold` keeps its
+//! meaning.
 //!
 //! # Files
 //!
 //! - `endpoint`: the OpenAI-compatible embeddings client.
+//! - `head`: the classifier head and its training.
 //! - `local`: the candle BERT runner (feature `embedding`).
+//! - `background_en.txt`, `background_zh.txt`: the chatter the head's none
+//!   class learns from (self-written).
 
 mod endpoint;
+mod head;
 #[cfg(feature = "embedding")]
 mod local;
 
@@ -30,9 +40,10 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::index::Scored;
+use super::index::{EntryText, Scored};
 use crate::config::{ConfigError, Options};
 use crate::text::tokenize::is_cjk;
+use head::Head;
 
 /// Options of `embedding:`: either `model_dir` or `base_url` and `model`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -64,12 +75,14 @@ pub struct EmbeddingConfig {
     #[serde(default = "default_weight")]
     pub weight: f32,
     /// Cosine similarity (with an entry's centre) at or below which the
-    /// entry counts as unrelated (semantic score 0). Default [`DEFAULT_FLOOR`], calibrated for
+    /// entry counts as unrelated (semantic score 0, whatever the classifier
+    /// head says). Default [`DEFAULT_FLOOR`], calibrated for
     /// all-MiniLM-L6-v2; other models spread their similarities differently.
     #[serde(default = "default_floor")]
     pub floor: f32,
-    /// Cosine similarity at or above which the entry counts as the same
-    /// question (semantic score 1). Default [`DEFAULT_FULL`].
+    /// Cosine similarity from which the entry's semantic score is the
+    /// head's probability in full (between `floor` and `full` it rises
+    /// linearly from 0 to it). Default [`DEFAULT_FULL`].
     #[serde(default = "default_full")]
     pub full: f32,
     /// The model reads Chinese as well as English. When false (the default:
@@ -80,19 +93,17 @@ pub struct EmbeddingConfig {
     pub multilingual: bool,
 }
 
-/// The default `weight`. With [`DEFAULT_FLOOR`] and [`DEFAULT_FULL`], the
-/// best of a grid (weight 0.3–0.9, floor 0–0.5, full 0.7–1.0) for
-/// all-MiniLM-L6-v2 on the even-numbered dev queries of clinc150 and
-/// banking77, scored at the default threshold with out-of-scope messages
-/// counted at 18% (`calibration`). Accuracy on the odd-numbered half:
-/// clinc150 0.852, banking77 0.657 (lexical alone, whole sets: 0.705 and
-/// 0.585; the model alone, best question, with its best threshold: 0.780
-/// and 0.671).
-pub(crate) const DEFAULT_WEIGHT: f32 = 0.5;
+/// The default `weight`. With [`DEFAULT_FLOOR`], [`DEFAULT_FULL`] and the
+/// head's [`head::C`], chosen for all-MiniLM-L6-v2 on the even-numbered dev
+/// queries of clinc150 and banking77, scored at the default threshold (also
+/// with out-of-scope messages counted at 18%), and on small knowledge bases
+/// cut from them (1–5 entries, every other query out of scope), where the
+/// gate keeps wrong answers as rare as the plain cosine did (`calibration`).
+pub(crate) const DEFAULT_WEIGHT: f32 = 0.7;
 /// The default `floor` (see [`EmbeddingConfig::floor`]).
-pub(crate) const DEFAULT_FLOOR: f32 = 0.2;
+pub(crate) const DEFAULT_FLOOR: f32 = 0.25;
 /// The default `full` (see [`EmbeddingConfig::full`]).
-pub(crate) const DEFAULT_FULL: f32 = 0.9;
+pub(crate) const DEFAULT_FULL: f32 = 0.45;
 
 fn default_timeout() -> crate::config::Duration {
     crate::config::Duration(Duration::from_secs(10))
@@ -135,7 +146,7 @@ pub(crate) trait VectorSource: Send + Sync + std::fmt::Debug {
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
 }
 
-/// Maps a cosine similarity onto the calibrated `0..=1` scale.
+/// The gate of the semantic score: a cosine similarity mapped onto `0..=1`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Scale {
     /// Similarity that maps to 0.
@@ -151,37 +162,56 @@ impl Scale {
     }
 }
 
-/// The semantic side of the index: the source, the entries' vectors, and
-/// how the two scores blend.
+/// The semantic side of the index: the source, the entries' vectors and
+/// head, and how the two scores blend.
 #[derive(Debug)]
 pub(crate) struct Semantic {
     /// Where vectors come from; behind an `Arc` so a local model can run on
     /// a blocking thread.
     source: Arc<dyn VectorSource>,
-    /// Every question, flattened, and the entry it belongs to.
-    questions: Vec<(usize, String)>,
+    /// Every text the head learns from, with its role.
+    texts: Vec<(Role, String)>,
     /// How many entries there are (the lexical index numbers them alike).
     entries: usize,
-    /// Each entry's centre (empty for an entry without questions),
-    /// computed once; a Tokio cell so concurrent first messages wait for one
-    /// computation, and a failed one (endpoint down) is tried again at the
-    /// next message.
-    centres: tokio::sync::OnceCell<Vec<Vec<f32>>>,
+    /// The entries' centres and the trained head, computed once; a Tokio
+    /// cell so concurrent first messages wait for one computation, and a
+    /// failed one (endpoint down) is tried again at the next message.
+    prepared: tokio::sync::OnceCell<Arc<Prepared>>,
     /// The semantic share of the blend.
     weight: f32,
-    /// Cosine → calibrated score.
+    /// Cosine → gate.
     scale: Scale,
     /// Whether the model reads Chinese.
     multilingual: bool,
 }
 
+/// What a text of the knowledge base is to the semantic index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// A question of entry `.0`: part of its centre and of its examples.
+    Question(usize),
+    /// The answer of entry `.0`: one more example of it.
+    Answer(usize),
+    /// Ordinary chatter: an example of the none class.
+    Chatter,
+}
+
+/// The knowledge base as vectors.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Each entry's centre (empty for an entry without questions).
+    pub(crate) centres: Vec<Vec<f32>>,
+    /// The classifier over the entries and the none class.
+    pub(crate) head: Head,
+}
+
 impl Semantic {
     /// Compile `config` (located by `options`, the plugin's options, at
-    /// `embedding.*`) for entries whose questions are `questions`; relative
-    /// `model_dir`s resolve from `base_dir`.
+    /// `embedding.*`) for `entries`; relative `model_dir`s resolve from
+    /// `base_dir`.
     pub(crate) fn build(
         config: EmbeddingConfig,
-        questions: &[Vec<String>],
+        entries: &[EntryText],
         options: &Options,
         base_dir: &Path,
     ) -> Result<Self, Vec<ConfigError>> {
@@ -236,7 +266,7 @@ impl Semantic {
         match source {
             Some(source) if errors.is_empty() => Ok(Self::new(
                 source,
-                questions,
+                entries,
                 config.weight,
                 Scale {
                     floor: config.floor,
@@ -248,59 +278,51 @@ impl Semantic {
         }
     }
 
-    /// A semantic index over `questions` (per entry) from `source`.
+    /// A semantic index over `entries` from `source`.
     pub(crate) fn new(
         source: Arc<dyn VectorSource>,
-        questions: &[Vec<String>],
+        entries: &[EntryText],
         weight: f32,
         scale: Scale,
         multilingual: bool,
     ) -> Self {
         Self {
             source,
-            questions: questions
-                .iter()
-                .enumerate()
-                .flat_map(|(e, qs)| {
-                    qs.iter()
-                        .filter(|q| !q.trim().is_empty())
-                        .map(move |q| (e, q.clone()))
-                })
-                .collect(),
-            entries: questions.len(),
-            centres: tokio::sync::OnceCell::new(),
+            texts: texts_of(entries, multilingual),
+            entries: entries.len(),
+            prepared: tokio::sync::OnceCell::new(),
             weight,
             scale,
             multilingual,
         }
     }
 
-    /// Compute the entries' vectors now if they are not yet (the plugin's
-    /// start). An error leaves them to the next message.
+    /// Compute the entries' vectors and head now if they are not yet (the
+    /// plugin's start). An error leaves them to the next message.
     pub(crate) async fn prepare(&self) -> Result<(), EmbedError> {
-        self.entry_centres().await.map(|_| ())
+        self.prepared().await.map(|_| ())
     }
 
     /// The lexical ranking `lexical` (every entry with a positive score, best
     /// first) blended with the semantic scores of `text`: the ranking the
     /// plugin answers from. Each entry scores `(1 − w)·lexical + w·semantic`
     /// (and is ranked by the same blend of its lexical `order`),
-    /// where `w` is the weight, scaled down by the share of `text` the model
-    /// cannot read. When vectors cannot be had the lexical ranking stands
-    /// (and the failure is logged).
+    /// where `w` is the weight, or 0 for a text the model cannot read.
+    /// When vectors cannot be had the lexical ranking stands (and the
+    /// failure is logged).
     pub(crate) async fn blend(&self, text: &str, lexical: Vec<Scored>) -> Vec<Scored> {
         let w = self.weight * self.coverage(text);
         if w <= 0.0 {
             return lexical;
         }
-        let similarity = match self.similarities(text).await {
+        let semantic = match self.scores(text).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "faq: embedding failed; matching lexically");
                 return lexical;
             }
         };
-        let mut scores: Vec<f32> = similarity.iter().map(|&c| w * self.scale.map(c)).collect();
+        let mut scores: Vec<f32> = semantic.iter().map(|&s| w * s).collect();
         let mut order = scores.clone();
         for s in &lexical {
             scores[s.entry] += (1.0 - w) * s.score;
@@ -320,35 +342,42 @@ impl Semantic {
         }
     }
 
-    /// Each entry's cosine similarity with `text` (-1 for an entry without
-    /// questions).
-    async fn similarities(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
-        let centres = self.entry_centres().await?;
+    /// Each entry's semantic score for `text`.
+    async fn scores(&self, text: &str) -> Result<Vec<f32>, EmbedError> {
+        let prepared = self.prepared().await?;
         let query = self.vectors_of(std::slice::from_ref(&text.to_owned())).await?;
         let query = query
             .into_iter()
             .next()
             .ok_or_else(|| EmbedError::Invalid("no vector for the message".into()))?;
-        Ok(cosines(&query, centres))
+        Ok(semantic_scores(&query, &prepared, self.scale))
     }
 
-    /// The entries' centres, computed at the first call.
-    async fn entry_centres(&self) -> Result<&[Vec<f32>], EmbedError> {
-        self.centres
+    /// The entries' centres and head, computed at the first call: one batch
+    /// of vectors, then the head's training on a blocking thread.
+    async fn prepared(&self) -> Result<Arc<Prepared>, EmbedError> {
+        self.prepared
             .get_or_try_init(|| async {
-                let texts: Vec<String> = self.questions.iter().map(|(_, q)| q.clone()).collect();
+                let texts: Vec<String> = self.texts.iter().map(|(_, t)| t.clone()).collect();
                 let started = std::time::Instant::now();
                 let vectors = self.vectors_of(&texts).await?;
+                let embedded = started.elapsed();
+                let roles: Vec<Role> = self.texts.iter().map(|(r, _)| *r).collect();
+                let entries = self.entries;
+                let prepared = tokio::task::spawn_blocking(move || prepare(entries, &roles, vectors))
+                    .await
+                    .map_err(|e| EmbedError::Invalid(format!("training the head: {e}")))?;
                 tracing::info!(
-                    questions = texts.len(),
-                    ms = started.elapsed().as_millis() as u64,
+                    texts = texts.len(),
+                    embed_ms = embedded.as_millis() as u64,
+                    train_ms = (started.elapsed() - embedded).as_millis() as u64,
+                    iterations = prepared.head.iterations,
                     "faq: embedded the knowledge base"
                 );
-                let owners = self.questions.iter().map(|(e, _)| *e);
-                Ok(centres(self.entries, owners.zip(vectors)))
+                Ok(Arc::new(prepared))
             })
             .await
-            .map(Vec::as_slice)
+            .cloned()
     }
 
     /// Unit vectors of `texts`, checked for count and dimension.
@@ -364,8 +393,11 @@ impl Semantic {
         for v in &mut vectors {
             normalize(v);
         }
-        let known = self.centres.get().and_then(|c| c.iter().find(|v| !v.is_empty()));
-        if let Some(dim) = known.map(Vec::len) {
+        let dim = match self.prepared.get() {
+            Some(p) => p.centres.iter().find(|v| !v.is_empty()).map(Vec::len),
+            None => vectors.first().map(Vec::len),
+        };
+        if let Some(dim) = dim {
             if vectors.iter().any(|v| v.len() != dim) {
                 return Err(EmbedError::Invalid(format!(
                     "vectors of another dimension than the knowledge base's ({dim})"
@@ -374,6 +406,72 @@ impl Semantic {
         }
         Ok(vectors)
     }
+}
+
+/// The texts the semantic index embeds for `entries`: every question, every
+/// answer, and the chatter of the none class (English, and Chinese too for
+/// a multilingual model).
+fn texts_of(entries: &[EntryText], multilingual: bool) -> Vec<(Role, String)> {
+    let mut out = Vec::new();
+    for (e, entry) in entries.iter().enumerate() {
+        for q in entry.questions.iter().filter(|q| !q.trim().is_empty()) {
+            out.push((Role::Question(e), q.clone()));
+        }
+    }
+    for (e, entry) in entries.iter().enumerate() {
+        if !entry.answer.trim().is_empty() {
+            out.push((Role::Answer(e), entry.answer.clone()));
+        }
+    }
+    let chatter = head::BACKGROUND_EN
+        .lines()
+        .chain(head::BACKGROUND_ZH.lines().filter(|_| multilingual));
+    out.extend(
+        chatter
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| (Role::Chatter, l.to_owned())),
+    );
+    out
+}
+
+/// Centres and head from the unit `vectors` of texts with `roles`, for
+/// `entries` entries.
+fn prepare(entries: usize, roles: &[Role], vectors: Vec<Vec<f32>>) -> Prepared {
+    let dim = vectors.first().map_or(0, Vec::len);
+    let samples: Vec<(usize, &[f32])> = roles
+        .iter()
+        .zip(&vectors)
+        .filter(|(_, v)| v.iter().any(|x| *x != 0.0))
+        .map(|(role, v)| {
+            let class = match *role {
+                Role::Question(e) | Role::Answer(e) => e,
+                Role::Chatter => entries,
+            };
+            (class, v.as_slice())
+        })
+        .collect();
+    let head = Head::train(&samples, entries + 1, dim);
+    let questions = roles.iter().zip(vectors).filter_map(|(role, v)| match role {
+        Role::Question(e) => Some((*e, v)),
+        _ => None,
+    });
+    Prepared {
+        centres: centres(entries, questions),
+        head,
+    }
+}
+
+/// Each entry's semantic score for the unit vector `query`: the head's
+/// probability of the entry, times the gate `scale` puts on its cosine
+/// with the entry's centre. The one formula the plugin and its calibration
+/// share.
+pub(crate) fn semantic_scores(query: &[f32], prepared: &Prepared, scale: Scale) -> Vec<f32> {
+    let p = prepared.head.probabilities(query);
+    cosines(query, &prepared.centres)
+        .iter()
+        .zip(p)
+        .map(|(&cos, p)| p * scale.map(cos))
+        .collect()
 }
 
 /// Whether an English model can read `text`: it has a Latin word and no
@@ -441,9 +539,7 @@ pub(crate) fn normalize(v: &mut [f32]) {
 }
 
 /// The dot product (the cosine of unit vectors).
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+pub(crate) use head::dot;
 
 /// The local model source, or why it cannot be had.
 #[cfg(feature = "embedding")]

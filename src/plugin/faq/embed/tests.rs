@@ -7,7 +7,8 @@ use super::*;
 use crate::plugin::faq::{FaqConfig, Flow};
 use crate::plugin::testing::PluginHarness;
 
-/// Vectors by keyword: a text's vector counts which of `axes` it contains,
+/// Vectors by keyword: a text's vector counts which of `axes` it contains
+/// (in lower case),
 /// so "refund" texts and "coupon" texts point different ways.
 #[derive(Debug)]
 struct Fake {
@@ -39,6 +40,7 @@ impl VectorSource for Fake {
         Ok(texts
             .iter()
             .map(|t| {
+                let t = t.to_lowercase();
                 self.axes
                     .iter()
                     .map(|a| if t.contains(a) { 1.0 } else { 0.0 })
@@ -53,10 +55,17 @@ const SCALE: Scale = Scale {
     full: 1.0,
 };
 
-fn questions() -> Vec<Vec<String>> {
+/// Two entries: a refund one whose questions point two ways, and a coupon
+/// one.
+fn entries() -> Vec<EntryText> {
+    let entry = |questions: &[&str], answer: &str| EntryText {
+        questions: questions.iter().map(|q| (*q).to_owned()).collect(),
+        answer: answer.to_owned(),
+        keywords: Vec::new(),
+    };
     vec![
-        vec!["how do I get my money back".into(), "refund status".into()],
-        vec!["where is my coupon".into()],
+        entry(&["how do I get my money back", "refund status"], "5 days"),
+        entry(&["where is my coupon"], "in your wallet"),
     ]
 }
 
@@ -95,51 +104,89 @@ fn an_entrys_centre_is_the_unit_mean_of_its_questions() {
 #[tokio::test]
 async fn blend_ranks_a_paraphrase_the_lexical_index_missed() {
     let fake = Fake::new(&["money", "refund", "coupon"]);
-    let semantic = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
+    let semantic = Semantic::new(fake.clone(), &entries(), 0.5, SCALE, false);
     // Lexically nothing matched; semantically entry 0's first question is
     // the same direction, its second orthogonal: the entry's centre lies
-    // between them, at 45° from the message.
+    // between them, at 45° from the message, which the gate passes in
+    // part (floor 0, full 1); the head gives the entry most of its
+    // probability.
     let ranked = semantic.blend("I want my money back", Vec::new()).await;
     assert_eq!(ranked.first().map(|s| s.entry), Some(0), "{ranked:?}");
     let cos45 = std::f32::consts::FRAC_1_SQRT_2;
     assert!(
-        (ranked[0].score - 0.5 * cos45).abs() < 1e-6,
-        "w · cos 45°: {ranked:?}"
+        ranked[0].score > 0.5 * 0.5 * cos45 && ranked[0].score < 0.5 * cos45,
+        "w · p · gate(cos 45°), p above one half: {ranked:?}"
     );
     assert_eq!(ranked.len(), 1, "entry 1 is orthogonal: {ranked:?}");
     // The blend adds (1 − w) of the lexical score.
-    let ranked = semantic
-        .blend(
-            "coupon",
-            vec![
-                Scored {
-                    entry: 1,
-                    score: 0.4,
-                    order: 0.4,
-                },
-                Scored {
-                    entry: 0,
-                    score: 0.2,
-                    order: 0.2,
-                },
-            ],
-        )
-        .await;
+    let lexical = vec![
+        Scored {
+            entry: 1,
+            score: 0.4,
+            order: 0.4,
+        },
+        Scored {
+            entry: 0,
+            score: 0.2,
+            order: 0.2,
+        },
+    ];
+    let ranked = semantic.blend("coupon", lexical).await;
     assert_eq!(ranked[0].entry, 1);
-    assert!((ranked[0].score - (0.5 + 0.5 * 0.4)).abs() < 1e-6, "{ranked:?}");
+    let prepared = semantic.prepared().await.unwrap();
+    let sem = semantic_scores(&[0.0, 0.0, 1.0], &prepared, SCALE);
+    assert!(sem[1] > 0.5 && sem[0] == 0.0, "{sem:?}");
+    assert!(
+        (ranked[0].score - (0.5 * sem[1] + 0.5 * 0.4)).abs() < 1e-6,
+        "{ranked:?}"
+    );
     assert!((ranked[1].score - 0.5 * 0.2).abs() < 1e-6, "{ranked:?}");
     // The knowledge base was embedded once: one batch of its three
-    // questions, then one text per message.
+    // questions, its two answers and the chatter, then one text per
+    // message.
     let calls = fake.calls.lock().unwrap();
     assert_eq!(calls.len(), 3, "{calls:?}");
-    assert_eq!(calls[0].len(), 3);
+    let chatter = head::BACKGROUND_EN
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(calls[0].len(), 3 + 2 + chatter);
+    assert_eq!(
+        calls[0][..5],
+        [
+            "how do I get my money back",
+            "refund status",
+            "where is my coupon",
+            "5 days",
+            "in your wallet"
+        ]
+    );
     assert_eq!(calls[1], vec!["I want my money back".to_owned()]);
+}
+
+#[tokio::test]
+async fn chatter_near_an_entry_goes_to_the_none_class() {
+    // The chatter lines ("good morning", "thanks") have an axis of their
+    // own; a message along it stays away from both entries, though the gate
+    // would let it through (floor −1).
+    let fake = Fake::new(&["money", "refund", "coupon", "morning", "thank"]);
+    let open = Scale {
+        floor: -1.0,
+        full: -0.5,
+    };
+    let semantic = Semantic::new(fake, &entries(), 1.0, open, false);
+    let prepared = semantic.prepared().await.unwrap();
+    let h = std::f32::consts::FRAC_1_SQRT_2;
+    let chatter = semantic_scores(&[0.0, 0.0, 0.0, h, h], &prepared, open);
+    assert!(chatter.iter().all(|s| *s < 0.2), "{chatter:?}");
+    let refund = semantic_scores(&[0.0, 1.0, 0.0, 0.0, 0.0], &prepared, open);
+    assert!(refund[0] > 0.6, "{refund:?}");
 }
 
 #[tokio::test]
 async fn blend_keeps_the_lexical_order_where_the_model_says_nothing() {
     let fake = Fake::new(&["money", "refund", "coupon"]);
-    let semantic = Semantic::new(fake, &questions(), 0.5, SCALE, false);
+    let semantic = Semantic::new(fake, &entries(), 0.5, SCALE, false);
     // The index ranks entry 1 first on its core terms, though entry 0
     // scores higher; the message is orthogonal to both entries.
     let lexical = vec![
@@ -171,7 +218,7 @@ async fn chinese_messages_skip_an_english_model() {
         score: 0.3,
         order: 0.3,
     }];
-    let english = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
+    let english = Semantic::new(fake.clone(), &entries(), 0.5, SCALE, false);
     assert_eq!(english.blend("退款到哪了", lexical.clone()).await, lexical);
     assert!(fake.calls.lock().unwrap().is_empty(), "no vectors asked for");
     // English names in a Chinese sentence do not make it English.
@@ -179,7 +226,7 @@ async fn chinese_messages_skip_an_english_model() {
     assert_eq!(english.coverage("refund 退"), 0.0);
     assert_eq!(english.coverage("where's my refund, order 12?"), 1.0);
     assert_eq!(english.coverage("🙂!"), 0.0);
-    let multilingual = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, true);
+    let multilingual = Semantic::new(fake.clone(), &entries(), 0.5, SCALE, true);
     assert_eq!(multilingual.coverage("退款到哪了"), 1.0);
     assert_ne!(multilingual.blend("退款到哪了", lexical.clone()).await, lexical);
 }
@@ -191,7 +238,7 @@ async fn a_failing_source_leaves_the_lexical_ranking_and_is_retried() {
         calls: Mutex::new(Vec::new()),
         fail: true,
     });
-    let semantic = Semantic::new(fake.clone(), &questions(), 0.5, SCALE, false);
+    let semantic = Semantic::new(fake.clone(), &entries(), 0.5, SCALE, false);
     assert!(semantic.prepare().await.is_err());
     let lexical = vec![Scored {
         entry: 0,
