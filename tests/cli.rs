@@ -19,6 +19,16 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Run `qunbot`, which must succeed, and parse the last line it printed
+/// (the JSON summary of `bench` and `eval`); also the whole output.
+fn summary(dir: &Path, args: &[&str]) -> (serde_json::Value, String) {
+    let out = qunbot(dir, args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let last = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    (last, text)
+}
+
 const CONFIG: &str = "storage: {url: \"sqlite::memory:\"}\nadapters:\n  console: {kind: console}\n";
 
 #[test]
@@ -169,7 +179,7 @@ fn schema_offers_each_plugin_kind() {
 
 #[test]
 fn bench_claims_reports_a_clean_ledger() {
-    let out = qunbot(
+    let (last, _) = summary(
         Path::new("."),
         &[
             "bench",
@@ -182,9 +192,6 @@ fn bench_claims_reports_a_clean_ledger() {
             "16",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = stdout(&out);
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["attempts"], 1000);
     assert_eq!(last["granted"], 300);
     assert_eq!(last["oversold"], 0);
@@ -265,7 +272,7 @@ fn eval_faq_reports_accuracy_and_writes_its_misses() {
             ),
         ],
     );
-    let out = qunbot(
+    let (last, text) = summary(
         dir.path(),
         &[
             "eval",
@@ -278,9 +285,6 @@ fn eval_faq_reports_accuracy_and_writes_its_misses() {
             "miss.jsonl",
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = stdout(&out);
-    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(last["n"], 3, "{text}");
     // Figures are printed to four decimals.
     assert!(

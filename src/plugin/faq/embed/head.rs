@@ -74,6 +74,11 @@ impl Head {
         head
     }
 
+    /// The vector dimension it was trained on.
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// The probability of each class for the vector `x`.
     pub(crate) fn probabilities(&self, x: &[f32]) -> Vec<f32> {
         let x: Vec<f64> = x.iter().map(|v| f64::from(*v)).collect();

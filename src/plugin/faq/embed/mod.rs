@@ -393,8 +393,10 @@ impl Semantic {
         for v in &mut vectors {
             normalize(v);
         }
+        // Against the knowledge base's vectors once known; within the batch
+        // before.
         let dim = match self.prepared.get() {
-            Some(p) => p.centres.iter().find(|v| !v.is_empty()).map(Vec::len),
+            Some(p) => Some(p.head.dim()),
             None => vectors.first().map(Vec::len),
         };
         if let Some(dim) = dim {
