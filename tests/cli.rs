@@ -201,6 +201,59 @@ fn bench_claims_reports_a_clean_ledger() {
 }
 
 #[test]
+fn bench_pipeline_counts_events_and_actions_and_takes_the_median_of_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |i: usize, text: &str| {
+        format!(
+            r#"{{"at":"2026-11-24T08:00:{i:02}+08:00","kind":"message","group":"g1","user":"u{i}","text":"{text}"}}"#
+        ) + "\n"
+    };
+    let texts = [
+        "cheap pills here",
+        "see you at lunch",
+        "the meeting moved",
+        "cheap pills here",
+        "thanks all",
+        "good morning",
+    ];
+    let transcript: String = texts.iter().enumerate().map(|(i, t)| line(i, t)).collect();
+    util::write_files(
+        dir.path(),
+        &[
+            ("config.yaml", CONFIG),
+            (
+                "bots/guard.yaml",
+                "plugins:\n  - use: moderation\n    rules: {banned_words: [pills]}\n    classifier: null\n",
+            ),
+            ("t.jsonl", transcript.as_str()),
+        ],
+    );
+    let args = ["bench", "pipeline", "--transcript", "t.jsonl"];
+    let (last, text) = summary(dir.path(), &args);
+    assert_eq!(last["events"], 6);
+    // Two banned messages: each deleted, and its sender warned.
+    assert_eq!(last["actions"], 4, "{text}");
+    assert!(last["events_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(last["p99_us"].as_f64().unwrap() >= last["p50_us"].as_f64().unwrap());
+    assert!(!text.contains("runs "), "one run by default: {text}");
+
+    // Three runs, each from a fresh start: the counts of one run.
+    let (last, text) = summary(dir.path(), &[&args[..], &["--runs", "3"]].concat());
+    assert_eq!(
+        (last["events"].clone(), last["actions"].clone()),
+        (6.into(), 4.into())
+    );
+    assert!(text.contains("runs          3"), "{text}");
+
+    let out = qunbot(
+        dir.path(),
+        &[&args[..], &["--runs", "2", "--store", "sqlite::memory:"]].concat(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leave out --store"));
+}
+
+#[test]
 fn coupons_export_lists_the_grants_of_a_simulation_store() {
     let dir = tempfile::tempdir().unwrap();
     util::write_files(
