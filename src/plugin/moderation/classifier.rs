@@ -13,8 +13,8 @@
 //!   in a fixed pseudo-random order: deterministic, and well under a second
 //!   for tens of thousands of samples. Admins' `/spam` and `/ham` update the
 //!   model online ([`Model::learn`]).
-//! - Similarity ([`SpamIndex`]): one-permutation MinHash signatures of the skeleton's
-//!   3-grams in an LSH table; a message at least [`SIMILAR`] alike to a known
+//! - Similarity ([`SpamIndex`]): one-permutation MinHash signatures of the
+//!   skeleton's 3-grams in an LSH table; a message at least [`SIMILAR`] alike to a known
 //!   spam message is spam whatever the model says (a reported template comes
 //!   back with another phone number).
 

@@ -230,33 +230,9 @@ fn axpy(a: f64, x: &[f64], y: &mut [f64]) {
     }
 }
 
-/// The dot product, summed in four lanes so that it vectorises.
+/// The dot product of `f64` vectors.
 fn dot64(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let split = n - n % 4;
-    let mut lanes = [0.0f64; 4];
-    for (x, y) in a[..split].chunks_exact(4).zip(b[..split].chunks_exact(4)) {
-        for i in 0..4 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    let tail: f64 = a[split..n].iter().zip(&b[split..n]).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f64>() + tail
-}
-
-/// The dot product of `f32` vectors (the cosine of unit vectors), summed
-/// in eight lanes so that it vectorises.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let split = n - n % 8;
-    let mut lanes = [0.0f32; 8];
-    for (x, y) in a[..split].chunks_exact(8).zip(b[..split].chunks_exact(8)) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = a[split..n].iter().zip(&b[split..n]).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    super::dot_in_lanes::<f64, 4>(a, b)
 }
 
 #[cfg(test)]
@@ -266,15 +242,6 @@ mod tests {
     fn unit(v: &[f32]) -> Vec<f32> {
         let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         v.iter().map(|x| x / n).collect()
-    }
-
-    #[test]
-    fn dot_sums_every_component() {
-        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
-        let b: Vec<f32> = (0..19).map(|i| (i % 3) as f32).collect();
-        let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert_eq!(dot(&a, &b), want);
-        assert_eq!(dot(&[], &[]), 0.0);
     }
 
     #[test]

@@ -541,7 +541,27 @@ pub(crate) fn normalize(v: &mut [f32]) {
 }
 
 /// The dot product (the cosine of unit vectors).
-pub(crate) use head::dot;
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_in_lanes::<f32, 8>(a, b)
+}
+
+/// The dot product summed in `L` lanes, so that it vectorises (a plain sum
+/// does not: float addition is not associative). Over the shorter length.
+fn dot_in_lanes<T, const L: usize>(a: &[T], b: &[T]) -> T
+where
+    T: Copy + Default + std::ops::Add<Output = T> + std::ops::Mul<Output = T> + std::iter::Sum,
+{
+    let n = a.len().min(b.len());
+    let split = n - n % L;
+    let mut lanes = [T::default(); L];
+    for (x, y) in a[..split].chunks_exact(L).zip(b[..split].chunks_exact(L)) {
+        for i in 0..L {
+            lanes[i] = lanes[i] + x[i] * y[i];
+        }
+    }
+    let tail: T = a[split..n].iter().zip(&b[split..n]).map(|(x, y)| *x * *y).sum();
+    lanes.into_iter().sum::<T>() + tail
+}
 
 /// The local model source, or why it cannot be had.
 #[cfg(feature = "embedding")]

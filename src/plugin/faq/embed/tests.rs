@@ -93,6 +93,22 @@ fn normalize_and_dot_give_the_cosine() {
 }
 
 #[test]
+fn dot_sums_every_component_in_both_precisions() {
+    // 19 components: two and a bit chunks of eight lanes, four and a bit of four.
+    let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+    let b: Vec<f32> = (0..19).map(|i| (i % 3) as f32).collect();
+    let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+    assert_eq!(dot(&a, &b), want);
+    assert_eq!(dot(&[], &[]), 0.0);
+    let (a64, b64): (Vec<f64>, Vec<f64>) = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (f64::from(*x), f64::from(*y)))
+        .unzip();
+    assert_eq!(dot_in_lanes::<f64, 4>(&a64, &b64), f64::from(want));
+}
+
+#[test]
 fn an_entrys_centre_is_the_unit_mean_of_its_questions() {
     let c = centres(3, [(0, vec![1.0, 0.0]), (0, vec![0.0, 1.0]), (2, vec![0.6, 0.8])]);
     let h = std::f32::consts::FRAC_1_SQRT_2;
