@@ -5,7 +5,8 @@
 //!   segmented properly and English split into words), word bigrams, Chinese
 //!   character 1- to 3-grams, character 3-grams of the skeleton (they survive
 //!   spaced-out and decorated spellings), the text's [`shape`] (runs of
-//!   ideographs, letters, digits and symbols), and a few signals the rules compute
+//!   ideographs, letters, digits and symbols), how many characters the
+//!   evasion folding changed, and a few signals the rules compute
 //!   anyway (a link, a contact, a phone number, digit runs, masked digits,
 //!   shouting, currency). Each is hashed into a fixed table of weights
 //!   ([`DIM`]), so the model's size does not grow with its vocabulary.
@@ -113,6 +114,8 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
     shape(folded, &mut out);
+    // Evasion: how many characters the folding replaced or dropped.
+    out.push(hash(15, &[text.folds.min(4) as u8]));
     // Signals.
     let mut flag = |name: &[u8], on: bool| {
         if on {

@@ -29,39 +29,48 @@ pub struct Folded {
     /// `folded` with everything but letters, digits and ideographs removed:
     /// banned words and duplicates match on it.
     pub skeleton: String,
+    /// How many characters of `norm` the folding replaced or dropped: an
+    /// evasion's trace (the classifier reads it).
+    pub folds: usize,
 }
 
 impl Folded {
     /// Fold `text` (as written).
     pub fn new(text: &str) -> Self {
         let norm = normalize(text);
-        let folded = fold(&norm);
+        let (folded, folds) = fold(&norm);
         let skeleton = skeleton(&folded);
         Self {
             norm,
             folded,
             skeleton,
+            folds,
         }
     }
 }
 
 /// Fold an already normalised text: homoglyphs, traditional characters,
-/// then leetspeak inside Latin words.
-pub(crate) fn fold(norm: &str) -> String {
+/// then leetspeak inside Latin words; with the number of characters
+/// replaced or dropped.
+pub(crate) fn fold(norm: &str) -> (String, usize) {
     let table = trad_simp();
     let mut out = String::with_capacity(norm.len());
+    let mut folds = 0;
     for c in norm.chars() {
         if c.is_ascii() {
             out.push(c);
             continue;
         }
-        match c {
+        let to = match c {
             // The keycap mark of 1️⃣ and emoji variation selectors.
-            '\u{20E3}' | '\u{FE0F}' => {}
-            _ => out.push(homoglyph(c).unwrap_or_else(|| table.simplify(c))),
-        }
+            '\u{20E3}' | '\u{FE0F}' => None,
+            _ => Some(homoglyph(c).unwrap_or_else(|| table.simplify(c))),
+        };
+        folds += usize::from(to != Some(c));
+        out.extend(to);
     }
-    leet(out)
+    let (out, leets) = leet(out);
+    (out, folds + leets)
 }
 
 /// Keep letters, digits and ideographs only.
@@ -132,13 +141,14 @@ fn homoglyph(c: char) -> Option<char> {
 
 /// Map digits and symbols standing for letters inside Latin words: a run of
 /// `[a-z0-9@$]` with at least two letters, at least one stand-in, and not
-/// mostly digits.
-fn leet(text: String) -> String {
+/// mostly digits. Returns the text and the number of bytes mapped.
+fn leet(text: String) -> (String, usize) {
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'@' || b == b'$';
     let is_stand_in = |b: u8| matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$');
     if !text.bytes().any(is_stand_in) {
-        return text;
+        return (text, 0);
     }
+    let mut mapped = 0;
     let mut bytes = text.into_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -158,20 +168,20 @@ fn leet(text: String) -> String {
         if letters < 2 || digits * 2 > run.len() || run[0] == b'@' || run[0] == b'$' {
             continue;
         }
-        for b in run.iter_mut() {
+        for b in run.iter_mut().filter(|b| is_stand_in(**b)) {
             *b = match *b {
                 b'0' => b'o',
                 b'1' => b'i',
                 b'3' => b'e',
                 b'4' | b'@' => b'a',
                 b'5' | b'$' => b's',
-                b'7' => b't',
-                other => other,
+                _ => b't',
             };
+            mapped += 1;
         }
     }
     // Only ASCII bytes were replaced, by ASCII bytes: still UTF-8.
-    String::from_utf8(bytes).unwrap_or_default()
+    (String::from_utf8(bytes).unwrap_or_default(), mapped)
 }
 
 /// Traditional characters and their simplified forms, as pairs. The common
@@ -281,6 +291,18 @@ mod tests {
     fn traditional_chinese_folds_to_simplified() {
         assert_eq!(Folded::new("加微信領獎").folded, "加微信领奖");
         assert_eq!(Folded::new("賺錢").skeleton, "赚钱");
+    }
+
+    #[test]
+    fn folds_count_the_characters_replaced_or_dropped() {
+        assert_eq!(Folded::new("free money 加微信").folds, 0);
+        // Four Cyrillic letters (с, е, а, р), then three leet digits.
+        assert_eq!(Folded::new("сhеар fr33 m0ney").folds, 7);
+        // Two traditional characters.
+        assert_eq!(Folded::new("加微信領獎").folds, 2);
+        // A keycap's mark is dropped (normalising already removed the
+        // variation selector).
+        assert_eq!(Folded::new("1\u{FE0F}\u{20E3}号").folds, 1);
     }
 
     #[test]
