@@ -15,9 +15,9 @@
 //!   for tens of thousands of samples. Admins' `/spam` and `/ham` update the
 //!   model online ([`Model::learn`]).
 //! - Similarity ([`SpamIndex`]): one-permutation MinHash signatures of the
-//!   skeleton's 3-grams in an LSH table; a message at least [`SIMILAR`] alike to a known
-//!   spam message is spam whatever the model says (a reported template comes
-//!   back with another phone number).
+//!   skeleton's 3-grams in an LSH table; a message at least [`SIMILAR`]
+//!   alike to a known spam message is spam (a reported template comes back
+//!   with another phone number), unless the model is sure it is ham.
 
 use super::fold::Folded;
 use crate::text::tokenize;

@@ -261,7 +261,10 @@ impl Moderation {
             _ => state.threshold,
         };
         let score = state.model.score(&x);
-        if score >= threshold || state.index.matches(&tri) {
+        // A copy of known spam is spam, unless the model is sure it is ham:
+        // labelled chat has near-copies on both sides, and a hard rule
+        // would turn each one into a deleted member.
+        if score >= threshold || (score >= config::SURE_HAM && state.index.matches(&tri)) {
             return found(Rule::Classifier);
         }
         match suspect {

@@ -31,6 +31,25 @@ fn names(out: &Outcome) -> Vec<&'static str> {
     out.actions.iter().map(|o| o.action.name()).collect()
 }
 
+/// An admin's command about the message with id `m{n}` in g1.
+async fn admin_says(h: &PluginHarness, command: &str, n: u64) -> Outcome {
+    let mut admin = Sender::member("boss");
+    admin.role = Role::Admin;
+    h.event(crate::event::EventKind::Message {
+        chat: Chat {
+            adapter: "console".into(),
+            group: Some("g1".into()),
+        },
+        sender: admin,
+        message: Message {
+            id: format!("cmd{n}").into(),
+            text: command.into(),
+            reply_to: Some(crate::event::MessageId(format!("m{n}"))),
+        },
+    })
+    .await
+}
+
 #[tokio::test]
 async fn every_rule_deletes_with_its_reason_and_stops() {
     let h = PluginHarness::new::<ModerationConfig>(RULES).await;
@@ -167,21 +186,7 @@ async fn a_new_members_contact_passes_only_when_the_classifier_is_sure_it_is_ham
     let out = h.message("g1", "newbie", text).await;
     assert_eq!(deleted(&out), Some("spam: contact"));
     // An admin says it is ham: the model learns it (below SURE_HAM).
-    let mut admin = Sender::member("boss");
-    admin.role = Role::Admin;
-    h.event(crate::event::EventKind::Message {
-        chat: Chat {
-            adapter: "console".into(),
-            group: Some("g1".into()),
-        },
-        sender: admin,
-        message: Message {
-            id: "cmd".into(),
-            text: "/ham".into(),
-            reply_to: Some(crate::event::MessageId("m1".into())),
-        },
-    })
-    .await;
+    admin_says(&h, "/ham", 1).await;
     // The same from the next new member passes; a contact rule would not.
     h.join("g1", Sender::member("newbie2")).await;
     let out = h.message("g1", "newbie2", text).await;
@@ -208,21 +213,7 @@ async fn admins_report_and_learn_with_commands() {
     // The spam gets through first.
     let out = h.message("g1", "eve", novel).await;
     assert!(deleted(&out).is_none(), "{:?}", out.actions);
-    let id = crate::event::MessageId(format!("m{}", 1));
-    let report = h
-        .event(crate::event::EventKind::Message {
-            chat: Chat {
-                adapter: "console".into(),
-                group: Some("g1".into()),
-            },
-            sender: admin.clone(),
-            message: Message {
-                id: "cmd".into(),
-                text: "/spam".into(),
-                reply_to: Some(id),
-            },
-        })
-        .await;
+    let report = admin_says(&h, "/spam", 1).await;
     assert_eq!(deleted(&report), Some("spam: reported by an admin"));
     assert_eq!(report.flow, Flow::Stop);
     assert_eq!(h.store().samples("test").await.unwrap().len(), 1);
@@ -236,6 +227,24 @@ async fn admins_report_and_learn_with_commands() {
     assert!(names(&unmute).contains(&"unmute"));
     let warns = h.message_as(Some("g1"), admin, "/warns eve").await;
     assert_eq!(warns.replies(), ["eve：0 次违规"]);
+}
+
+#[tokio::test]
+async fn copies_of_reported_spam_are_caught_until_an_admin_says_one_is_ham() {
+    let h = PluginHarness::new::<ModerationConfig>("rules: {new_members: null}\n").await;
+    let reported = "The zorblax market sells shiny crystals every Friday night at stall 17";
+    let copy = "The zorblax market sells shiny crystals every Friday night at stall 42";
+    // m1 gets through, and an admin reports it.
+    assert!(deleted(&h.message("g1", "eve", reported).await).is_none());
+    admin_says(&h, "/spam", 1).await;
+    // m2, a copy with another number, is caught.
+    let out = h.message("g1", "mallory", copy).await;
+    assert_eq!(deleted(&out), Some("spam: classifier"));
+    // An admin says m2 is ham: the same text passes from now on, though it
+    // is still as alike to the reported spam as it was.
+    admin_says(&h, "/ham", 2).await;
+    let out = h.message("g1", "trent", copy).await;
+    assert!(deleted(&out).is_none(), "{:?}", out.actions);
 }
 
 #[tokio::test]
