@@ -297,6 +297,61 @@ fn coupons_export_lists_the_grants_of_a_simulation_store() {
 }
 
 #[test]
+fn eval_spam_of_a_bot_counts_per_language_and_writes_misses_with_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    util::write_files(
+        dir.path(),
+        &[
+            ("config.yaml", CONFIG),
+            (
+                "bots/guard.yaml",
+                "plugins:\n  - use: moderation\n    rules: {banned_words: [zorblax]}\n    classifier: null\n",
+            ),
+            (
+                "data.jsonl",
+                concat!(
+                    r#"{"text":"buy zorblax now","label":"spam","lang":"en"}"#,
+                    "\n",
+                    // Ham with the banned word: deleted, the one false positive.
+                    r#"{"text":"I read a zorblax story","label":"ham","lang":"en"}"#,
+                    "\n",
+                    // Spam without it: let through.
+                    r#"{"text":"hello friends","label":"spam","lang":"zh"}"#,
+                    "\n",
+                    r#"{"text":"good morning","label":"ham","lang":"zh"}"#,
+                    "\n",
+                ),
+            ),
+        ],
+    );
+    let args = [
+        "eval",
+        "spam",
+        "--bot",
+        "guard",
+        "--data",
+        "data.jsonl",
+        "--errors",
+        "miss.jsonl",
+    ];
+    let (last, text) = summary(dir.path(), &args);
+    assert_eq!(
+        (last["n"].clone(), last["tp"].clone(), last["fp"].clone()),
+        (4.into(), 1.into(), 1.into()),
+        "{text}"
+    );
+    assert_eq!(last["by_lang"]["en"]["fpr"], 1.0, "{text}");
+    assert_eq!(last["by_lang"]["zh"]["recall"], 0.0, "{text}");
+    let misses = std::fs::read_to_string(dir.path().join("miss.jsonl")).unwrap();
+    let misses: Vec<serde_json::Value> = misses.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(misses.len(), 2, "{misses:?}");
+    assert_eq!(misses[0]["text"], "I read a zorblax story");
+    assert_eq!(misses[0]["reason"], "spam: banned word");
+    assert_eq!(misses[1]["text"], "hello friends");
+    assert!(misses[1].get("reason").is_none(), "{misses:?}");
+}
+
+#[test]
 fn eval_faq_reports_accuracy_and_writes_its_misses() {
     let dir = tempfile::tempdir().unwrap();
     util::write_files(

@@ -23,7 +23,8 @@ pub(crate) struct Args {
     #[arg(long)]
     bot: Option<String>,
     /// Write the messages it got wrong (spam let through, ham deleted) to
-    /// this file, as labelled JSONL, for error analysis
+    /// this file, as labelled JSONL, for error analysis; a deleted ham line
+    /// also has the `reason` (the rule that deleted it)
     #[arg(long)]
     errors: Option<PathBuf>,
 }

@@ -115,9 +115,11 @@ pub struct Report {
     pub by_lang: BTreeMap<String, Figures>,
     /// Messages checked per second (the plugin only).
     pub msgs_per_sec: f64,
-    /// Whether each message was flagged, in input order (for error analysis).
+    /// The reason each message was deleted for (`spam: classifier`, `spam:
+    /// contact`, …), or `None` when it was let through, in input order (for
+    /// error analysis).
     #[serde(skip)]
-    pub flagged: Vec<bool>,
+    pub deleted: Vec<Option<String>>,
 }
 
 /// The bot a default plugin belongs to in `eval spam`.
@@ -181,7 +183,7 @@ pub async fn score(
     let adapter = bot.adapters.first().cloned().unwrap_or_else(|| "console".into());
     let mut all = Figures::default();
     let mut by_lang: BTreeMap<String, Figures> = BTreeMap::new();
-    let mut flags = Vec::with_capacity(data.len());
+    let mut deleted = Vec::with_capacity(data.len());
     let began = Instant::now();
     for (i, row) in data.iter().enumerate() {
         let at = start + chrono::Duration::seconds(i as i64);
@@ -213,11 +215,13 @@ pub async fn score(
         };
         let ctx = Ctx::new(bot, store, &caps, at, "moderation");
         plugin.on_event(&ctx, &message).await?;
-        let flagged = ctx
+        let reason = ctx
             .into_actions()
-            .iter()
-            .any(|d| matches!(d.outgoing.action, Action::Delete { .. }));
-        flags.push(flagged);
+            .into_iter()
+            .find(|d| matches!(d.outgoing.action, Action::Delete { .. }))
+            .map(|d| d.outgoing.reason.unwrap_or_default());
+        let flagged = reason.is_some();
+        deleted.push(reason);
         all.add(row.is_spam(), flagged);
         by_lang
             .entry(row.lang.clone().unwrap_or_else(|| "other".into()))
@@ -229,7 +233,7 @@ pub async fn score(
         all: all.finish(),
         by_lang: by_lang.into_iter().map(|(k, v)| (k, v.finish())).collect(),
         msgs_per_sec: if secs > 0.0 { data.len() as f64 / secs } else { 0.0 },
-        flagged: flags,
+        deleted,
     })
 }
 
@@ -243,18 +247,22 @@ pub struct Miss<'a> {
     /// The language of its chat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lang: Option<&'a str>,
+    /// Why a ham message was deleted (the rule, as in the audit log).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 /// The messages of `data` that `report` (of the same data) got wrong, in
 /// input order: spam let through and ham deleted.
-pub fn misses<'a>(data: &'a [Labelled], report: &Report) -> Vec<Miss<'a>> {
+pub fn misses<'a>(data: &'a [Labelled], report: &'a Report) -> Vec<Miss<'a>> {
     data.iter()
-        .zip(&report.flagged)
-        .filter(|(row, flagged)| row.is_spam() != **flagged)
-        .map(|(row, _)| Miss {
+        .zip(&report.deleted)
+        .filter(|(row, reason)| row.is_spam() != reason.is_some())
+        .map(|(row, reason)| Miss {
             text: &row.text,
             label: &row.label,
             lang: row.lang.as_deref(),
+            reason: reason.as_deref(),
         })
         .collect()
 }
@@ -303,7 +311,12 @@ mod tests {
         ))
         .unwrap();
         let report = Report {
-            flagged: vec![false, true, false, true],
+            deleted: vec![
+                None,
+                Some("spam: link".into()),
+                None,
+                Some("spam: classifier".into()),
+            ],
             ..Report::default()
         };
         let misses = misses(&data, &report);
@@ -313,18 +326,24 @@ mod tests {
                 Miss {
                     text: "ad",
                     label: "spam",
-                    lang: Some("zh")
+                    lang: Some("zh"),
+                    reason: None,
                 },
                 Miss {
                     text: "yo",
                     label: "ham",
-                    lang: Some("en")
+                    lang: Some("en"),
+                    reason: Some("spam: classifier"),
                 },
             ]
         );
         assert_eq!(
             serde_json::to_string(&misses[0]).unwrap(),
             "{\"text\":\"ad\",\"label\":\"spam\",\"lang\":\"zh\"}"
+        );
+        assert_eq!(
+            serde_json::to_string(&misses[1]).unwrap(),
+            "{\"text\":\"yo\",\"label\":\"ham\",\"lang\":\"en\",\"reason\":\"spam: classifier\"}"
         );
     }
 
