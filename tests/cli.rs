@@ -29,6 +29,12 @@ fn summary(dir: &Path, args: &[&str]) -> (serde_json::Value, String) {
     (last, text)
 }
 
+/// The lines of a JSONL file, parsed.
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 const CONFIG: &str = "storage: {url: \"sqlite::memory:\"}\nadapters:\n  console: {kind: console}\n";
 
 #[test]
@@ -342,8 +348,7 @@ fn eval_spam_of_a_bot_counts_per_language_and_writes_misses_with_the_rule() {
     );
     assert_eq!(last["by_lang"]["en"]["fpr"], 1.0, "{text}");
     assert_eq!(last["by_lang"]["zh"]["recall"], 0.0, "{text}");
-    let misses = std::fs::read_to_string(dir.path().join("miss.jsonl")).unwrap();
-    let misses: Vec<serde_json::Value> = misses.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let misses = jsonl(&dir.path().join("miss.jsonl"));
     assert_eq!(misses.len(), 2, "{misses:?}");
     assert_eq!(misses[0]["text"], "I read a zorblax story");
     assert_eq!(misses[0]["reason"], "spam: banned word");
@@ -399,8 +404,7 @@ fn eval_faq_reports_accuracy_and_writes_its_misses() {
         (last["accuracy"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3,
         "{text}"
     );
-    let misses = std::fs::read_to_string(dir.path().join("miss.jsonl")).unwrap();
-    let misses: Vec<serde_json::Value> = misses.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let misses = jsonl(&dir.path().join("miss.jsonl"));
     assert_eq!(misses.len(), 1, "{misses:?}");
     assert_eq!(misses[0]["text"], "when are you open on sunday?");
     assert_eq!(misses[0]["expect"], "refund");
