@@ -62,8 +62,9 @@ pub(crate) fn fold(norm: &str) -> (String, usize) {
             continue;
         }
         let to = match c {
-            // The keycap mark of 1️⃣ and emoji variation selectors.
-            '\u{20E3}' | '\u{FE0F}' => None,
+            // The keycap mark of 1️⃣ (normalising already removed the
+            // variation selector before it).
+            '\u{20E3}' => None,
             _ => Some(homoglyph(c).unwrap_or_else(|| table.simplify(c))),
         };
         folds += usize::from(to != Some(c));
