@@ -31,17 +31,22 @@
 //! (Chinese ones at half weight: paraphrases bring new words), so a message
 //! that is mostly about something else scores low. [`Index::search`] ends
 //! in one function that turns these scores into the final one the
-//! threshold sees (`decide`). A whole question
-//! written again scores 1, and an entry keyword found in the message adds
-//! [`KEYWORD_BONUS`].
+//! threshold sees (`decide`): an entry whose own questions share few words
+//! (it is asked in many ways) has its score lifted, by how far its
+//! questions' leave-one-out scores fall below the knowledge base's mean
+//! (`lift`). A whole question written again scores 1, and an entry keyword
+//! found in the message adds [`KEYWORD_BONUS`].
 //!
 //! # Files
 //!
 //! - `fold`: synonym, chat-spelling and loanword folding.
+//! - `lift`: per-entry calibration by how well an entry's own questions
+//!   match one another.
 //! - `terms`: the weighted terms of a text.
 //! - `tuning`: the scoring knobs and their shipped values.
 
 mod fold;
+mod lift;
 mod terms;
 mod tuning;
 
@@ -144,6 +149,9 @@ pub(crate) struct Index {
     entries: usize,
     /// The knobs.
     tuning: Tuning,
+    /// What each entry's score is multiplied by before the threshold sees
+    /// it (see `lift`).
+    lift: Vec<f32>,
 }
 
 impl Index {
@@ -171,6 +179,7 @@ impl Index {
             keywords: None,
             keyword_entry: Vec::new(),
             entries: entries.len(),
+            lift: lift::lifts(entries, synonyms, &tuning)?,
             tuning,
         };
 
@@ -310,9 +319,13 @@ impl Index {
     }
 
     /// The final score of each ranked entry (best first), the one number
-    /// the threshold sees: the calibrated blend, moved by the entry's lead
-    /// over the best other entry ([`Tuning::margin`]).
+    /// the threshold sees: the calibrated blend, lifted for entries asked
+    /// in many ways (`lift`), and moved by the entry's lead over the best
+    /// other entry ([`Tuning::margin`]).
     fn decide(&self, ranked: &mut [Scored]) {
+        for s in ranked.iter_mut() {
+            s.score = (s.score * self.lift[s.entry]).min(1.0);
+        }
         let m = self.tuning.margin;
         if m == 0.0 || ranked.is_empty() {
             return;
