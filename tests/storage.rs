@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use qunbot::event::{Action, AdapterId, GroupId, MessageId, Outgoing, Target};
-use qunbot::storage::{GroupStore, KvStore, OutboxStore, ScheduleStore, SqliteStore, Store};
+use qunbot::storage::{GroupStore, KvStore, OutboxStore, Sample, ScheduleStore, SqliteStore, Store};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 11, 30, 0).unwrap() + Duration::seconds(secs)
@@ -66,6 +66,7 @@ macro_rules! store_suite {
             case!(outbox_round_trips_every_action);
             case!(kv_puts_gets_and_deletes);
             case!(groups_are_idempotent_in_first_seen_order);
+            case!(samples_keep_their_order_label_and_source_per_bot);
         }
     };
 }
@@ -247,6 +248,33 @@ async fn kv_puts_gets_and_deletes(store: Arc<dyn Store>) {
     store.kv_delete("ns", "missing").await.unwrap();
     assert_eq!(store.kv_get("ns", "k").await.unwrap(), None);
     assert_eq!(store.kv_get("other", "k").await.unwrap().as_deref(), Some("x"));
+}
+
+async fn samples_keep_their_order_label_and_source_per_bot(store: Arc<dyn Store>) {
+    let sample = |text: &str, spam: bool, secs: i64, admin: bool| Sample {
+        text: text.into(),
+        spam,
+        at: t(secs),
+        admin,
+    };
+    let file = [
+        sample("加v领券", true, 0, false),
+        sample("几点开始", false, 0, false),
+    ];
+    store.add_samples("shop", &file).await.unwrap();
+    store
+        .add_samples("cafe", &[sample("other bot", true, 5, true)])
+        .await
+        .unwrap();
+    let verdict = sample("几点开始", true, 10, true);
+    store
+        .add_samples("shop", std::slice::from_ref(&verdict))
+        .await
+        .unwrap();
+    let mut want = file.to_vec();
+    want.push(verdict);
+    assert_eq!(store.samples("shop").await.unwrap(), want);
+    assert!(store.samples("nobody").await.unwrap().is_empty());
 }
 
 async fn groups_are_idempotent_in_first_seen_order(store: Arc<dyn Store>) {

@@ -306,6 +306,10 @@ pub struct Sample {
     pub spam: bool,
     /// When it was learned.
     pub at: DateTime<Utc>,
+    /// An admin's verdict (`/spam`, `/ham`), not a training file's: at
+    /// start the model trains on every sample and then learns the admins'
+    /// verdicts again, in order, so that each still stands.
+    pub admin: bool,
 }
 
 /// What the moderation plugin keeps: the audit log, warn counts per member

@@ -13,7 +13,8 @@
 //! - Training ([`Model::train`]): AdaGrad on the logistic loss, a few passes
 //!   in a fixed pseudo-random order: deterministic, and well under a second
 //!   for tens of thousands of samples. Admins' `/spam` and `/ham` update the
-//!   model online ([`Model::learn`]).
+//!   model online ([`Model::learn`]), and are learned again the same way
+//!   over the model trained at each start, so that they still stand.
 //! - Similarity ([`SpamIndex`]): one-permutation MinHash signatures of the
 //!   skeleton's 3-grams in an LSH table; a message at least [`SIMILAR`]
 //!   alike to a known spam message is spam (a reported template comes back
@@ -416,9 +417,11 @@ impl Model {
     }
 
     /// Learn one reported sample online: step until the model agrees with
-    /// the report by a margin (at most a few steps).
+    /// the report by a margin (above 0.9, or below 0.1, which is under
+    /// `SURE_HAM`: an admin's ham passes the similarity check). A model
+    /// trained on many samples moves in smaller steps, hence up to 100.
     pub fn learn(&mut self, x: &[u32], spam: bool) {
-        for _ in 0..20 {
+        for _ in 0..100 {
             let p = self.score(x);
             if (spam && p > 0.9) || (!spam && p < 0.1) {
                 break;

@@ -161,6 +161,7 @@ pub async fn train(
             text: l.text.clone(),
             spam: l.is_spam(),
             at,
+            admin: false,
         })
         .collect();
     for chunk in samples.chunks(1000) {

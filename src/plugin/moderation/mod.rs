@@ -532,6 +532,7 @@ impl Moderation {
                     text: text.to_owned(),
                     spam,
                     at: ctx.now(),
+                    admin: true,
                 }],
             )
             .await?;
@@ -582,7 +583,12 @@ impl Plugin for Moderation {
                 index.add(&classifier::trigrams(&Folded::new(&s.text).skeleton));
             }
         }
-        let model = Model::train(&all);
+        let mut model = Model::train(&all);
+        // One admin's verdict is one sample among thousands in training;
+        // learned again on top, it stands as it did when it was given.
+        for s in learned.iter().filter(|s| s.admin) {
+            model.learn(&features_of(&s.text), s.spam);
+        }
         let threshold = classifier
             .threshold
             .unwrap_or_else(|| auto_threshold(classifier.from_files + learned.len()));

@@ -248,6 +248,23 @@ async fn copies_of_reported_spam_are_caught_until_an_admin_says_one_is_ham() {
 }
 
 #[tokio::test]
+async fn an_admins_verdicts_outlast_a_restart() {
+    let yaml = "rules: {new_members: null}\n";
+    let h = PluginHarness::new::<ModerationConfig>(yaml).await;
+    let reported = "The zorblax market sells shiny crystals every Friday night at stall 17";
+    let copy = "The zorblax market sells shiny crystals every Friday night at stall 42";
+    h.message("g1", "eve", reported).await;
+    admin_says(&h, "/spam", 1).await;
+    h.message("g1", "mallory", copy).await;
+    admin_says(&h, "/ham", 2).await;
+    // The model is trained again from every sample at start; the admins'
+    // verdicts still stand over it, in the order given.
+    let h = h.restart::<ModerationConfig>(yaml).await;
+    let out = h.message("g1", "trent", copy).await;
+    assert!(deleted(&out).is_none(), "{:?}", out.actions);
+}
+
+#[tokio::test]
 async fn the_default_classifier_catches_typical_spam_and_spares_chat() {
     let h = PluginHarness::new::<ModerationConfig>("{}").await;
     for (i, text) in [

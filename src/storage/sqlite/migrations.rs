@@ -133,6 +133,12 @@ const STEPS: &[&str] = &[
     );
     CREATE INDEX moderation_samples_by_bot ON moderation_samples (bot, id);
     ",
+    // 4: which samples are admins' verdicts (replayed over the trained
+    // model at start); those learned before cannot be told apart and count
+    // as training samples, as they did.
+    "
+    ALTER TABLE moderation_samples ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -200,6 +206,25 @@ mod tests {
         assert_eq!(version(&conn), LATEST as i64);
         migrate(&conn).unwrap();
         assert_eq!(version(&conn), LATEST as i64);
+    }
+
+    #[test]
+    fn samples_learned_before_step_4_count_as_training_samples() {
+        let conn = Connection::open_in_memory().unwrap();
+        for step in &STEPS[..3] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 3").unwrap();
+        conn.execute(
+            "INSERT INTO moderation_samples (bot, text, spam, at_ms) VALUES ('b', 'x', 1, 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let admin: bool = conn
+            .query_row("SELECT admin FROM moderation_samples", [], |r| r.get(0))
+            .unwrap();
+        assert!(!admin);
     }
 
     #[test]

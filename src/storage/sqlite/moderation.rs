@@ -266,11 +266,11 @@ impl ModerationStore for SqliteStore {
             .call(move |conn| {
                 let mut st = conn
                     .prepare_cached(
-                        "INSERT INTO moderation_samples (bot, text, spam, at_ms) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO moderation_samples (bot, text, spam, at_ms, admin) VALUES (?1, ?2, ?3, ?4, ?5)",
                     )
                     .map_err(backend)?;
                 for s in &samples {
-                    st.execute(params![bot, s.text, s.spam, millis(s.at)])
+                    st.execute(params![bot, s.text, s.spam, millis(s.at), s.admin])
                         .map_err(backend)?;
                 }
                 Ok(())
@@ -284,19 +284,20 @@ impl ModerationStore for SqliteStore {
             .call(move |conn| {
                 let mut st = conn
                     .prepare_cached(
-                        "SELECT text, spam, at_ms FROM moderation_samples WHERE bot = ?1 ORDER BY id",
+                        "SELECT text, spam, at_ms, admin FROM moderation_samples WHERE bot = ?1 ORDER BY id",
                     )
                     .map_err(backend)?;
-                let rows: Vec<(String, bool, i64)> = st
-                    .query_map(params![bot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                let rows: Vec<(String, bool, i64, bool)> = st
+                    .query_map(params![bot], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
                     .map_err(backend)?;
                 rows.into_iter()
-                    .map(|(text, spam, ms)| {
+                    .map(|(text, spam, ms, admin)| {
                         Ok(Sample {
                             text,
                             spam,
                             at: time(ms)?,
+                            admin,
                         })
                     })
                     .collect()
