@@ -195,7 +195,12 @@ impl FakeDiscord {
     /// Stop serving: gateway connections drop (no close frame), REST
     /// connections are refused. State is kept.
     pub async fn stop(&self) {
-        self.shared.alive.lock().unwrap().cancel();
+        {
+            // Under `inner`'s lock: a connection reads the log under it too,
+            // so nothing dispatched after this reaches an old connection.
+            let _inner = self.shared.inner.lock().unwrap();
+            self.shared.alive.lock().unwrap().cancel();
+        }
         let handle = self.server.lock().unwrap().take();
         if let Some(handle) = handle {
             let abort = handle.abort_handle();
@@ -534,6 +539,10 @@ async fn connection(mut ws: WebSocket, shared: Arc<Shared>) {
         let changed = shared.changed.notified();
         let (frames, controls, replaced) = {
             let mut inner = shared.inner.lock().unwrap();
+            if alive.is_cancelled() {
+                // The outage began: this connection is gone.
+                return;
+            }
             let frames: Vec<Value> = if inner.hold {
                 Vec::new()
             } else {
@@ -565,6 +574,9 @@ async fn connection(mut ws: WebSocket, shared: Arc<Shared>) {
             }
         }
         tokio::select! {
+            biased;
+            // Gone without a close frame, as in an outage.
+            () = alive.cancelled() => return,
             frame = ws.recv() => {
                 let Some(Ok(frame)) = frame else { return };
                 let Message::Text(text) = frame else {
@@ -585,8 +597,6 @@ async fn connection(mut ws: WebSocket, shared: Arc<Shared>) {
             }
             () = changed => {}
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
-            // Gone without a close frame, as in an outage.
-            () = alive.cancelled() => return,
         }
     }
 }
