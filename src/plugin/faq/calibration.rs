@@ -20,16 +20,17 @@ use crate::config::Options;
 /// (data set, the issue's accuracy target for the default options on its
 /// dev queries, the floor this implementation must not fall below).
 ///
-/// The floors are the figures reached when the defaults were set, less one
-/// point; where the floor is under the target, the target is not met yet
-/// (issue 5: xsid_zh by 0.2 points, one query of 213; its remaining errors
-/// are mostly assistant commands that share no words with the entry, or
-/// share them with a near-duplicate question of another entry, see the
-/// `errors` listing).
+/// The floors are the figures reached when the defaults were set, less
+/// about one point, so that a one-query change does not fail the test but a
+/// regression does. At the defaults every target is met on the dev
+/// queries, xsid_zh by one query of 213 (0.803); its remaining errors are
+/// mostly assistant commands that share no words with the entry, or share
+/// them with a near-duplicate question of another entry (see the `errors`
+/// listing).
 const TARGETS: &[(&str, f64, f64)] = &[
-    ("clinc150", 0.70, 0.702),
-    ("banking77", 0.55, 0.578),
-    ("xsid_zh", 0.80, 0.788),
+    ("clinc150", 0.70, 0.698),
+    ("banking77", 0.55, 0.577),
+    ("xsid_zh", 0.80, 0.793),
     ("ride_zh", 0.65, 0.654),
 ];
 

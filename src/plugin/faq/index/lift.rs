@@ -1,15 +1,19 @@
 //! Per-entry calibration from the knowledge base itself: how well an
-//! entry's own questions match one another.
+//! entry's own questions find it.
 //!
 //! Some entries are asked in many unrelated ways ("is it cold?", "do I need
 //! an umbrella?", "the weather in London"): a real paraphrase of them shares
 //! few words with any variant and scores low, so one threshold silences
 //! them while it is right for entries whose variants are near-copies. Each
 //! question is scored against the index built without it (leave-one-out,
-//! one index per question position); an entry whose held-out questions
+//! one index per question position). An entry whose held-out questions
 //! score below the knowledge base's mean has its scores lifted by
-//! `(mean / own)^Tuning::lift`. Entries at or above the mean keep their
-//! scores: lowering them would only move the threshold for everyone.
+//! `(mean / own)^(Tuning::lift · found²)`, where `found` is the share of
+//! its held-out questions that still ranked it first: an entry its own
+//! paraphrases find is lifted in full, one they mistake for another entry
+//! hardly at all (lifting it would turn silence into wrong answers); the
+//! lift is at most [`MAX`]. Entries at or above the mean keep their scores: lowering them would
+//! only move the threshold for everyone.
 //!
 //! The lift changes what the threshold sees, never the ranking.
 
@@ -18,6 +22,19 @@ use super::{EntryText, Index, Tuning};
 /// Lowest leave-one-out score counted: an entry whose questions share no
 /// words is lifted as much as one at this score, not without bound.
 const FLOOR: f32 = 0.1;
+
+/// The most an entry's scores are multiplied by: a faint match of an
+/// entry asked in very many ways stays faint (on the shared development
+/// sets no entry needs more).
+const MAX: f32 = 2.0;
+
+/// What an entry's held-out questions say about it.
+struct HeldOut {
+    /// Their mean score for the entry.
+    score: f32,
+    /// The share of them that ranked the entry first.
+    found: f32,
+}
 
 /// The score multiplier of each entry (1 for entries with fewer than two
 /// questions, which have no held-out score, and when `tuning.lift` is 0).
@@ -30,33 +47,35 @@ pub(super) fn lifts(
     if tuning.lift == 0.0 {
         return Ok(out);
     }
-    let own = held_out_scores(entries, synonyms, tuning)?;
-    let known: Vec<f32> = own.iter().flatten().copied().collect();
+    let held = held_out(entries, synonyms, tuning)?;
+    let known: Vec<f32> = held.iter().flatten().map(|h| h.score).collect();
     if known.is_empty() {
         return Ok(out);
     }
     let mean = known.iter().sum::<f32>() / known.len() as f32;
-    for (lift, own) in out.iter_mut().zip(&own) {
-        if let Some(own) = own {
-            *lift = (mean / own.max(FLOOR)).powf(tuning.lift).max(1.0);
+    for (lift, held) in out.iter_mut().zip(&held) {
+        if let Some(h) = held {
+            let exponent = tuning.lift * h.found * h.found;
+            *lift = (mean / h.score.max(FLOOR)).powf(exponent).clamp(1.0, MAX);
         }
     }
     Ok(out)
 }
 
-/// Each entry's mean score for its own questions, each held out of the
-/// index it is scored against (`None`: fewer than two questions).
-fn held_out_scores(
+/// Each entry's own questions, each held out of the index it is scored
+/// against (`None`: fewer than two questions).
+fn held_out(
     entries: &[EntryText],
     synonyms: &[Vec<String>],
     tuning: &Tuning,
-) -> Result<Vec<Option<f32>>, String> {
+) -> Result<Vec<Option<HeldOut>>, String> {
     let plain = Tuning {
         lift: 0.0,
         ..tuning.clone()
     };
     let counted = |e: &EntryText, k: usize| e.questions.len() >= 2 && k < e.questions.len();
-    let mut sum = vec![0.0f32; entries.len()];
+    let mut score = vec![0.0f32; entries.len()];
+    let mut found = vec![0.0f32; entries.len()];
     let mut n = vec![0u32; entries.len()];
     let positions = entries.iter().map(|e| e.questions.len()).max().unwrap_or(0);
     for k in 0..positions {
@@ -72,18 +91,21 @@ fn held_out_scores(
             .collect();
         let index = Index::build(&without, synonyms, plain.clone())?;
         for (i, e) in entries.iter().enumerate().filter(|(_, e)| counted(e, k)) {
-            sum[i] += index
-                .search(&e.questions[k])
-                .iter()
-                .find(|s| s.entry == i)
-                .map_or(0.0, |s| s.score);
+            let ranked = index.search(&e.questions[k]);
+            score[i] += ranked.iter().find(|s| s.entry == i).map_or(0.0, |s| s.score);
+            if ranked.first().is_some_and(|s| s.entry == i) {
+                found[i] += 1.0;
+            }
             n[i] += 1;
         }
     }
-    Ok(sum
-        .iter()
-        .zip(&n)
-        .map(|(&s, &n)| (n > 0).then(|| s / n as f32))
+    Ok((0..entries.len())
+        .map(|i| {
+            (n[i] > 0).then(|| HeldOut {
+                score: score[i] / n[i] as f32,
+                found: found[i] / n[i] as f32,
+            })
+        })
         .collect())
 }
 
@@ -108,16 +130,19 @@ mod tests {
             entry(&["今天冷吗", "需要带雨伞吗", "伦敦天气如何"]),
             entry(&["退款多久到账", "退款什么时候到账", "退款几天到账"]),
             entry(&["只有一个问题"]),
+            // Each question is closer to another entry than to its twin.
+            entry(&["闹钟全部关掉", "退款到账要几天"]),
         ];
         let lift = lifts(&entries, &[], &Tuning::default()).unwrap();
         assert_eq!(lift[0], 1.0);
         assert_eq!(lift[2], 1.0);
         assert!(lift[1] > 1.1, "{lift:?}");
         assert_eq!(lift[3], 1.0, "no held-out score, no lift");
+        assert_eq!(lift[4], 1.0, "its own questions do not find it: {lift:?}");
         let off = Tuning {
             lift: 0.0,
             ..Tuning::default()
         };
-        assert_eq!(lifts(&entries, &[], &off).unwrap(), vec![1.0; 4]);
+        assert_eq!(lifts(&entries, &[], &off).unwrap(), vec![1.0; 5]);
     }
 }

@@ -33,15 +33,16 @@
 //! in one function that turns these scores into the final one the
 //! threshold sees (`decide`): an entry whose own questions share few words
 //! (it is asked in many ways) has its score lifted, by how far its
-//! questions' leave-one-out scores fall below the knowledge base's mean
+//! questions' leave-one-out scores fall below the knowledge base's mean,
+//! in full only when those held-out questions still rank it first
 //! (`lift`). A whole question written again scores 1, and an entry keyword
 //! found in the message adds [`KEYWORD_BONUS`].
 //!
 //! # Files
 //!
 //! - `fold`: synonym, chat-spelling and loanword folding.
-//! - `lift`: per-entry calibration by how well an entry's own questions
-//!   match one another.
+//! - `lift`: per-entry calibration by how well an entry's own questions,
+//!   held out, find it.
 //! - `terms`: the weighted terms of a text.
 //! - `tuning`: the scoring knobs and their shipped values.
 

@@ -55,9 +55,9 @@ pub(crate) struct Tuning {
     /// Weight of a Chinese function word (`CJK_STOP_WORDS` (see `terms`)) and of the
     /// bigrams inside it.
     pub(crate) stop_cjk: f32,
-    /// Exponent of the lift of an entry whose own questions match each
-    /// other less than the knowledge base's mean (see `lift`); 0 turns it
-    /// off.
+    /// Exponent of the lift of an entry whose own questions, held out,
+    /// score less than the knowledge base's mean, when all of them still
+    /// find it (see `lift`); 0 turns it off.
     pub(crate) lift: f32,
 }
 
@@ -81,7 +81,7 @@ impl Default for Tuning {
             oov_cjk: 0.5,
             latin_in_chinese: 0.0,
             stop_cjk: 0.3,
-            lift: 0.25,
+            lift: 1.0,
         }
     }
 }
