@@ -6,14 +6,15 @@
 //! few words with any variant and scores low, so one threshold silences
 //! them while it is right for entries whose variants are near-copies. Each
 //! question is scored against the index built without it (leave-one-out,
-//! one index per question position). An entry whose held-out questions
-//! score below the knowledge base's mean has its scores lifted by
+//! one index per question position, the first [`POSITIONS`] of each entry).
+//! An entry whose held-out questions score below the knowledge base's
+//! mean has its scores lifted by
 //! `(mean / own)^(Tuning::lift · found²)`, where `found` is the share of
 //! its held-out questions that still ranked it first: an entry its own
 //! paraphrases find is lifted in full, one they mistake for another entry
 //! hardly at all (lifting it would turn silence into wrong answers); the
-//! lift is at most [`MAX`]. Entries at or above the mean keep their scores: lowering them would
-//! only move the threshold for everyone.
+//! lift is at most [`MAX`]. Entries at or above the mean keep their
+//! scores: lowering them would only move the threshold for everyone.
 //!
 //! The lift changes what the threshold sees, never the ranking.
 
@@ -27,6 +28,11 @@ const FLOOR: f32 = 0.1;
 /// entry asked in very many ways stays faint (on the shared development
 /// sets no entry needs more).
 const MAX: f32 = 2.0;
+
+/// How many questions of an entry are held out, at most: each position
+/// costs one build of the whole index, and an entry of fifty variants is
+/// judged well enough by eight of them.
+const POSITIONS: usize = 8;
 
 /// What an entry's held-out questions say about it.
 struct HeldOut {
@@ -77,7 +83,12 @@ fn held_out(
     let mut score = vec![0.0f32; entries.len()];
     let mut found = vec![0.0f32; entries.len()];
     let mut n = vec![0u32; entries.len()];
-    let positions = entries.iter().map(|e| e.questions.len()).max().unwrap_or(0);
+    let positions = entries
+        .iter()
+        .map(|e| e.questions.len())
+        .max()
+        .unwrap_or(0)
+        .min(POSITIONS);
     for k in 0..positions {
         let without: Vec<EntryText> = entries
             .iter()
