@@ -417,13 +417,13 @@ impl Model {
     }
 
     /// Learn one reported sample online: step until the model agrees with
-    /// the report by a margin (above 0.9, or below 0.1, which is under
-    /// `SURE_HAM`: an admin's ham passes the similarity check). A model
-    /// trained on many samples moves in smaller steps, hence up to 100.
+    /// the report by a margin (above 0.9, or below `SURE_HAM`, so that an
+    /// admin's ham passes the similarity check too). A model trained on
+    /// many samples moves in smaller steps, hence up to 100.
     pub fn learn(&mut self, x: &[u32], spam: bool) {
         for _ in 0..100 {
             let p = self.score(x);
-            if (spam && p > 0.9) || (!spam && p < 0.1) {
+            if (spam && p > 0.9) || (!spam && p < super::config::SURE_HAM) {
                 break;
             }
             self.step(x, spam, 4.0);

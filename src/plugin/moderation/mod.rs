@@ -586,8 +586,11 @@ impl Plugin for Moderation {
         let mut model = Model::train(&all);
         // One admin's verdict is one sample among thousands in training;
         // learned again on top, it stands as it did when it was given.
-        for s in learned.iter().filter(|s| s.admin) {
-            model.learn(&features_of(&s.text), s.spam);
+        let learned_x = &all[classifier.base.len()..];
+        for ((x, spam), s) in learned_x.iter().zip(&learned) {
+            if s.admin {
+                model.learn(x, *spam);
+            }
         }
         let threshold = classifier
             .threshold
