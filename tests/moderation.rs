@@ -17,9 +17,11 @@ fn dev_data() -> Option<String> {
 }
 
 /// Trained on one half of dev.jsonl and scored on the other (split by a hash
-/// of the text), the default plugin keeps spam out and members in. The
-/// bounds are what this build reaches with a margin, below the issue's
-/// targets for Chinese (F1 0.93): a regression guard, not the goal.
+/// of the text), the default plugin keeps spam out and members in: the
+/// issue's bounds on false positives (0.5% of English ham, 2% of Chinese),
+/// its F1 for English (0.95) and, for Chinese, a point below its 0.93, which
+/// this build reaches with 0.001 to spare: a guard against regressions that
+/// a change of tokenizer version does not trip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_options_separate_spam_from_chat_on_held_out_data() {
     let Some(text) = dev_data() else { return };
@@ -34,8 +36,8 @@ async fn default_options_separate_spam_from_chat_on_held_out_data() {
     let en = report.by_lang["en"];
     let zh = report.by_lang["zh"];
     eprintln!("en {en:?}\nzh {zh:?}");
-    assert!(en.f1 >= 0.93 && en.fpr <= 0.005, "en {en:?}");
-    assert!(zh.f1 >= 0.90 && zh.fpr <= 0.025, "zh {zh:?}");
+    assert!(en.f1 >= 0.95 && en.fpr <= 0.005, "en {en:?}");
+    assert!(zh.f1 >= 0.92 && zh.fpr <= 0.02, "zh {zh:?}");
 }
 
 /// Decisions land in the audit log, in order, with rule and action.

@@ -4,11 +4,12 @@
 //! - Features ([`features`]): jieba words (the shared tokenizer, so Chinese is
 //!   segmented properly and English split into words), word bigrams, Chinese
 //!   character 1- to 3-grams, character 3-grams of the skeleton (they survive
-//!   spaced-out and decorated spellings), the text's [`shape`] (runs of
-//!   ideographs, letters, digits and symbols), how many characters the
-//!   evasion folding changed, and a few signals the rules compute
-//!   anyway (a link, a contact, a phone number, digit runs, masked digits,
-//!   shouting, currency). Each is hashed into a fixed table of weights
+//!   spaced-out and decorated spellings), the Chinese words of the skeleton
+//!   when separators cut them apart, each emoji, symbol and punctuation
+//!   mark, the text's [`shape`] (runs of ideographs, letters, digits and
+//!   symbols), how many characters the evasion folding changed, and a few
+//!   signals the rules compute anyway (a link, a contact, a phone number,
+//!   digit runs, masked digits, shouting, currency). Each is hashed into a fixed table of weights
 //!   ([`DIM`]), so the model's size does not grow with its vocabulary.
 //! - Training ([`Model::train`]): AdaGrad on the logistic loss, a few passes
 //!   in a fixed pseudo-random order: deterministic, and well under a second
@@ -87,10 +88,10 @@ fn reduce(h: u64) -> u32 {
 /// The features of a folded message whose skeleton has the 3-grams `tri`.
 pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features {
     let folded = text.folded.as_str();
-    // At most: a word and a bigram per two bytes, two Chinese n-grams per
-    // ideograph (three bytes), the 3-grams, two shape features per run, and
-    // the signals: no regrowth.
-    let mut out: Vec<u32> = Vec::with_capacity(3 * folded.len() + tri.len() + 16);
+    // At most: a word and a bigram per two bytes, two Chinese n-grams and a
+    // skeleton word per ideograph (three bytes), the 3-grams, two shape
+    // features per run, a mark per byte, and the signals: no regrowth.
+    let mut out: Vec<u32> = Vec::with_capacity(4 * folded.len() + tri.len() + 16);
     let words = tokenize::words(folded);
     // The bigram hash of the word before (hashed once per word).
     let mut prev: Option<u32> = None;
@@ -111,6 +112,25 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     // Trigrams come from the skeleton below.
     for n in 1..=2u8 {
         tokenize::for_each_cjk_ngram(folded, usize::from(n), |g| out.push(hash(3 + n, g.as_bytes())));
+    }
+    let cjk = !folded.is_ascii() && folded.chars().any(tokenize::is_cjk);
+    // Chinese words that spaces or punctuation cut apart (`加 . 微 . 信`),
+    // whole again in the skeleton; only when more than one byte was dropped,
+    // or they would (nearly) repeat the words above.
+    if cjk && text.skeleton.len() + 1 < folded.len() {
+        for w in tokenize::words(&text.skeleton) {
+            if w.chars().any(tokenize::is_cjk) {
+                out.push(hash(16, w.as_bytes()));
+            }
+        }
+    }
+    // Marks, which words and the skeleton drop: each emoji, symbol (☎, ✔)
+    // and punctuation mark.
+    for c in folded.chars() {
+        if matches!(kind(c), Kind::Symbol | Kind::Punct) {
+            let mut buf = [0u8; 4];
+            out.push(hash(17, c.encode_utf8(&mut buf).as_bytes()));
+        }
     }
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
@@ -154,7 +174,6 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
     ));
     out.push(hash(10, b"bias"));
     // A bias per script: Chinese and Latin chats have their own base rates.
-    let cjk = !folded.is_ascii() && folded.chars().any(tokenize::is_cjk);
     out.push(hash(11, if cjk { b"cjk" } else { b"lat" }));
     dedup(&mut out);
     out
@@ -576,6 +595,30 @@ mod tests {
         let a = x("加微信");
         let b = x("加 . 微 . 信");
         assert!(a.iter().filter(|i| b.contains(i)).count() >= 3, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn words_cut_apart_are_whole_in_the_skeleton() {
+        let joined = hash(16, "加微信".as_bytes());
+        assert!(x("加 . 微 . 信").contains(&joined));
+        assert!(x("加 微 信").contains(&joined));
+        // Nothing (or one space) dropped: the skeleton's words would
+        // (nearly) repeat the words.
+        assert!(!x("加微信").contains(&joined));
+        assert!(!x("加 微信").contains(&joined));
+        // Latin text keeps its words apart.
+        assert!(!x("free . money").contains(&hash(16, b"freemoney")));
+    }
+
+    #[test]
+    fn each_mark_is_a_feature() {
+        let mark = |m: &str| hash(17, m.as_bytes());
+        let f = x("福利☎️ 8折!");
+        for m in ["☎", "!"] {
+            assert!(f.contains(&mark(m)), "{m}");
+        }
+        assert!(!f.contains(&mark("💰")));
+        assert!(x("福利💰 8折").contains(&mark("💰")));
     }
 
     #[test]
