@@ -9,8 +9,9 @@
 //!   mark, the text's [`shape`] (runs of ideographs, letters, digits and
 //!   symbols), how many characters the evasion folding changed, and a few
 //!   signals the rules compute anyway (a link, a contact, a phone number,
-//!   digit runs, masked digits, shouting, currency). Each is hashed into a fixed table of weights
-//!   ([`DIM`]), so the model's size does not grow with its vocabulary.
+//!   digit runs, masked digits, shouting, currency). Each is hashed into a
+//!   fixed table of weights ([`DIM`]), so the model's size does not grow
+//!   with its vocabulary.
 //! - Training ([`Model::train`]): AdaGrad on the logistic loss, a few passes
 //!   in a fixed pseudo-random order: deterministic, and well under a second
 //!   for tens of thousands of samples. Admins' `/spam` and `/ham` update the
