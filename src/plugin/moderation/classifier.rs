@@ -125,16 +125,9 @@ pub(crate) fn features(text: &Folded, signals: Signals, tri: &[u64]) -> Features
             }
         }
     }
-    // Marks, which words and the skeleton drop: each emoji, symbol (☎, ✔)
-    // and punctuation mark.
-    for c in folded.chars() {
-        if matches!(kind(c), Kind::Symbol | Kind::Punct) {
-            let mut buf = [0u8; 4];
-            out.push(hash(17, c.encode_utf8(&mut buf).as_bytes()));
-        }
-    }
     // Character 3-grams of the skeleton, digits folded to one class.
     out.extend(tri.iter().map(|t| reduce(t ^ 7)));
+    // The shape, and each mark (which words and the skeleton drop).
     shape(folded, &mut out);
     // Evasion: how many characters the folding replaced or dropped.
     out.push(hash(15, &[text.folds.min(4) as u8]));
@@ -253,7 +246,8 @@ fn kind(c: char) -> Kind {
 /// lengths bucketed (`L3 D3` for a room code like `kuc235`), each run and
 /// each pair of neighbouring runs, and the first eight kinds in order.
 /// What spam looks like ("熙 FTA675 ☎☎☎", a name and a number) carries over
-/// to texts whose words were never seen.
+/// to texts whose words were never seen. Besides, in the same pass, each
+/// mark itself: every emoji, symbol (☎, ✔) and punctuation mark.
 fn shape(folded: &str, out: &mut Vec<u32>) {
     // A run's token: its kind and its length bucket, in one byte.
     let token = |k: Kind, n: usize| -> u8 {
@@ -287,6 +281,10 @@ fn shape(folded: &str, out: &mut Vec<u32>) {
     };
     for c in folded.chars() {
         let k = kind(c);
+        if matches!(k, Kind::Symbol | Kind::Punct) {
+            let mut buf = [0u8; 4];
+            out.push(hash(17, c.encode_utf8(&mut buf).as_bytes()));
+        }
         run = match run {
             Some((r, n)) if r == k => Some((r, n + 1)),
             Some((r, n)) => {
